@@ -1,0 +1,163 @@
+/*
+ * The guard point: cgoguard_call opens a guard, runs the function, and closes
+ * the guard. On the fast path it makes no system call: a dozen register
+ * stores, two thread-local stores and two loads of global flags.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- per-thread preparation: an alternate signal stack ---- */
+
+/* Without an alternate stack a stack overflow cannot be delivered at all
+ * (the kernel kills the process), so a thread that has none gets one. Go
+ * gives every thread it creates a 32 KiB one; C threads have none. */
+#define CG_ALTSTACK_SIZE (64 * 1024)
+
+static CG_TLS int cg_thread_ready;
+static pthread_key_t cg_altstack_key;
+static pthread_once_t cg_altstack_once = PTHREAD_ONCE_INIT;
+
+static void cg_altstack_free(void *mem) {
+	stack_t cur;
+	/* Disable it only if it is still ours and not in use. */
+	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + getpagesize() &&
+	    !(cur.ss_flags & SS_ONSTACK)) {
+		stack_t off = {.ss_flags = SS_DISABLE};
+		sigaltstack(&off, NULL);
+	}
+	munmap(mem, CG_ALTSTACK_SIZE + getpagesize());
+}
+
+static void cg_altstack_key_init(void) {
+	pthread_key_create(&cg_altstack_key, cg_altstack_free);
+}
+
+static int cg_prepare_thread(void) {
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) != 0)
+		return CGOGUARD_EALTSTACK;
+	if (cur.ss_flags & SS_DISABLE) {
+		size_t page = (size_t)getpagesize();
+		pthread_once(&cg_altstack_once, cg_altstack_key_init);
+		/* One guard page below the stack, so an overflow of the
+		 * handler itself faults instead of corrupting memory. */
+		char *mem = mmap(NULL, CG_ALTSTACK_SIZE + page, PROT_READ | PROT_WRITE,
+		                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (mem == MAP_FAILED)
+			return CGOGUARD_EALTSTACK;
+		mprotect(mem, page, PROT_NONE);
+		stack_t ss = {.ss_sp = mem + page, .ss_size = CG_ALTSTACK_SIZE, .ss_flags = 0};
+		if (sigaltstack(&ss, NULL) != 0 || pthread_setspecific(cg_altstack_key, mem) != 0) {
+			stack_t off = {.ss_flags = SS_DISABLE};
+			sigaltstack(&off, NULL);
+			munmap(mem, CG_ALTSTACK_SIZE + page);
+			return CGOGUARD_EALTSTACK;
+		}
+	}
+	cg_thread_ready = 1;
+	return CGOGUARD_OK;
+}
+
+/* Everything the fast path does not: install, repair, thread set-up. */
+static int cg_slow_entry(void) {
+	int rc;
+	if (!__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE) && (rc = cgoguard_install()) != CGOGUARD_OK)
+		return rc;
+	if (__atomic_load_n(&cg_handlers_dirty, __ATOMIC_ACQUIRE) && (rc = cg_repair_handlers()) < 0)
+		return rc;
+	if (!cg_thread_ready && (rc = cg_prepare_thread()) != CGOGUARD_OK)
+		return rc;
+	return CGOGUARD_OK;
+}
+
+/* Drops records left on this thread's guard stack by a Go panic that
+ * unwound through guarded C frames: a new guard always lies below (deeper
+ * than) every guard that is really open on the same stack. */
+static struct cg_guard *cg_live_top(const struct cg_guard *here) {
+	struct cg_guard *t = cg_top;
+	while (t != NULL && (uintptr_t)t <= (uintptr_t)here)
+		t = t->prev;
+	return t;
+}
+
+static CG_TLS cgoguard_fault cg_scratch;
+
+/* The part between the save and the restore, kept apart so that nothing
+ * the caller holds in registers lives across the second return. */
+static __attribute__((noinline)) int cg_run(struct cg_guard *g, void (*fn)(void *), void *arg) {
+	if (cg_guard_save(g)) {
+		/* Resumed by the signal handler, which popped this guard and
+		 * filled *g->out. */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		g->canary = 0;
+		return CGOGUARD_FAULT;
+	}
+	g->canary = (uintptr_t)g ^ CG_CANARY;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cg_top = g;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cg_invoke(fn, arg);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cg_top = g->prev;
+	g->canary = 0;
+	return CGOGUARD_OK;
+}
+
+int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames) {
+	struct cg_guard g;
+
+	if (fn == NULL)
+		return CGOGUARD_ENULLFN;
+	if (__builtin_expect(!cg_thread_ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
+	                         __atomic_load_n(&cg_handlers_dirty, __ATOMIC_RELAXED), 0)) {
+		int rc = cg_slow_entry();
+		if (rc != CGOGUARD_OK)
+			return rc;
+	}
+	g.prev = cg_live_top(&g);
+	g.depth = g.prev ? g.prev->depth + 1 : 1;
+	if (g.depth > CGOGUARD_MAX_DEPTH)
+		return CGOGUARD_EDEPTH;
+	if (fault == NULL) {
+		fault = &cg_scratch;
+		max_frames = 0;
+	}
+	if (max_frames > CGOGUARD_MAX_FRAMES)
+		max_frames = CGOGUARD_MAX_FRAMES;
+	g.out = fault;
+	g.max_frames = max_frames < 0 ? 0 : max_frames;
+	return cg_run(&g, fn, arg);
+}
+
+int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {
+	return cgoguard_call_frames(fn, arg, fault, CGOGUARD_MAX_FRAMES);
+}
+
+int cgoguard_depth(void) {
+	struct cg_guard *t = cg_top;
+	return t ? t->depth : 0;
+}
+
+const char *cgoguard_strerror(int result) {
+	switch (result) {
+	case CGOGUARD_OK: return "ok";
+	case CGOGUARD_FAULT: return "the guarded function faulted";
+	case CGOGUARD_ENULLFN: return "nil function pointer";
+	case CGOGUARD_EDEPTH: return "too many nested guards";
+	case CGOGUARD_EUNSUPPORTED: return "guarding is not supported on this platform";
+	case CGOGUARD_EINSTALL: return "could not install signal handlers";
+	case CGOGUARD_EALTSTACK: return "could not set up an alternate signal stack for this thread";
+	case CGOGUARD_ELINKMODE: return "C code is linked inside the Go text segment (internal linking); build with external linking";
+	}
+	return "unknown result";
+}
+
+#endif /* x86-64 Linux */

@@ -1,0 +1,360 @@
+/*
+ * The signal handler: decides whether a signal is a fault of the innermost
+ * open guard on this thread, and either unwinds to that guard point or
+ * passes the signal on to the handler that was installed before.
+ *
+ * Everything reachable from cg_dispatch is async-signal-safe: no malloc, no
+ * locks, no stdio; only TLS (initial-exec), atomics and system calls.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/ucontext.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char cg_invoke_ret[];
+
+/* Defined by glibc; the public sigaction may be cgoguard's own wrapper
+ * (interpose.c), so the core always talks to glibc directly. */
+extern int __sigaction(int, const struct sigaction *, struct sigaction *);
+
+int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+	return __sigaction(sig, act, old);
+}
+
+static const int cg_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+#define CG_NSIG ((int)(sizeof cg_signals / sizeof cg_signals[0]))
+
+int cg_is_guarded_signal(int sig) {
+	for (int i = 0; i < CG_NSIG; i++)
+		if (cg_signals[i] == sig)
+			return 1;
+	return 0;
+}
+
+/*
+ * The handler each guarded signal had before cgoguard: where signals that
+ * are not a guarded fault go. chain_orig is the one found at first install
+ * (the Go runtime's, in a Go program). chain_next differs from it after a
+ * repair: the handler that replaced cgoguard's. Read by the signal handler,
+ * so stored as atomically read words.
+ */
+struct cg_chain {
+	uintptr_t orig;       /* handler address, or SIG_DFL / SIG_IGN */
+	uintptr_t next;
+	int orig_flags, next_flags;
+};
+static struct cg_chain cg_chains[_NSIG];
+
+int cg_installed;
+int cg_handlers_dirty;
+static pthread_mutex_t cg_install_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t cg_repairs;
+static uint64_t cg_recoveries;
+
+/* Set while this thread runs a replacement handler we called, so that when
+ * that handler chains back to cgoguard (it saw us as its predecessor) the
+ * signal goes on to the original handler instead of looping. */
+static CG_TLS int cg_in_replacement;
+
+CG_TLS struct cg_guard *cg_top;
+
+static uintptr_t cg_go_text_start, cg_go_text_end;
+
+void cgoguard_set_go_text(uintptr_t start, uintptr_t end) {
+	cg_go_text_start = start;
+	cg_go_text_end = end;
+}
+
+int cg_pc_in_go(uintptr_t pc) {
+	return pc >= cg_go_text_start && pc < cg_go_text_end;
+}
+
+uint64_t cgoguard_handler_repairs(void) { return __atomic_load_n(&cg_repairs, __ATOMIC_RELAXED); }
+uint64_t cgoguard_recovered(void) { return __atomic_load_n(&cg_recoveries, __ATOMIC_RELAXED); }
+
+static uintptr_t cg_handler_of(const struct sigaction *sa) {
+	return (sa->sa_flags & SA_SIGINFO) ? (uintptr_t)sa->sa_sigaction : (uintptr_t)sa->sa_handler;
+}
+
+static void cg_our_action(struct sigaction *sa) {
+	memset(sa, 0, sizeof *sa);
+	sa->sa_sigaction = cg_sigentry;
+	/* Same flags and mask as the Go runtime's handlers: a chained Go handler
+	 * runs under the mask it expects. SA_ONSTACK is required in a Go process
+	 * and is what lets a stack overflow be caught at all. */
+	sa->sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigfillset(&sa->sa_mask);
+}
+
+/* Puts our handler in front of whatever sig has now. Caller holds the mutex. */
+static int cg_take_signal(int sig, int first) {
+	struct sigaction ours, old;
+	cg_our_action(&ours);
+	if (cg_libc_sigaction(sig, &ours, &old) != 0)
+		return -1;
+	uintptr_t h = cg_handler_of(&old);
+	if (h == (uintptr_t)cg_sigentry)
+		return 0; /* ours already (perhaps with wrong flags): nothing to chain */
+	struct cg_chain *c = &cg_chains[sig];
+	if (first) {
+		__atomic_store_n(&c->orig_flags, old.sa_flags, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->orig, h, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&c->next_flags, old.sa_flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->next, h, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int cgoguard_install(void) {
+	if (__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE))
+		return CGOGUARD_OK;
+	/* With internal linking the C code sits inside the Go text range, and a
+	 * fault in it could not be told from a fault in Go. */
+	if (cg_pc_in_go((uintptr_t)cgoguard_install))
+		return CGOGUARD_ELINKMODE;
+	pthread_mutex_lock(&cg_install_mu);
+	int rc = CGOGUARD_OK;
+	if (!__atomic_load_n(&cg_installed, __ATOMIC_RELAXED)) {
+		struct sigaction saved[CG_NSIG];
+		int i;
+		for (i = 0; i < CG_NSIG; i++) {
+			cg_libc_sigaction(cg_signals[i], NULL, &saved[i]);
+			if (cg_take_signal(cg_signals[i], 1) != 0)
+				break;
+		}
+		if (i < CG_NSIG) {
+			while (--i >= 0)
+				cg_libc_sigaction(cg_signals[i], &saved[i], NULL);
+			rc = CGOGUARD_EINSTALL;
+		} else {
+			__atomic_store_n(&cg_handlers_dirty, 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&cg_installed, 1, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&cg_install_mu);
+	return rc;
+}
+
+static int cg_needs_repair(int sig) {
+	struct sigaction cur;
+	if (cg_libc_sigaction(sig, NULL, &cur) != 0)
+		return 0;
+	int want = SA_SIGINFO | SA_ONSTACK;
+	return cg_handler_of(&cur) != (uintptr_t)cg_sigentry || (cur.sa_flags & want) != want;
+}
+
+/* Checks every guarded signal's handler and puts ours back in front where it
+ * was replaced. Returns the number repaired, or CGOGUARD_EINSTALL. */
+int cg_repair_handlers(void) {
+	int n = 0, rc = 0;
+	pthread_mutex_lock(&cg_install_mu);
+	__atomic_store_n(&cg_handlers_dirty, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < CG_NSIG; i++) {
+		if (!cg_needs_repair(cg_signals[i]))
+			continue;
+		if (cg_take_signal(cg_signals[i], 0) != 0)
+			rc = CGOGUARD_EINSTALL;
+		else
+			n++;
+	}
+	pthread_mutex_unlock(&cg_install_mu);
+	if (n)
+		__atomic_fetch_add(&cg_repairs, (uint64_t)n, __ATOMIC_RELAXED);
+	return rc ? rc : n;
+}
+
+int cgoguard_verify_handlers(void) {
+	if (!__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE)) {
+		int rc = cgoguard_install();
+		if (rc != CGOGUARD_OK)
+			return rc;
+	}
+	return cg_repair_handlers();
+}
+
+/* ---- signal handler ---- */
+
+static int cg_sys_gettid(void) { return (int)syscall(SYS_gettid); }
+
+/*
+ * Is this signal a fault of the guarded call running on this thread?
+ *  - the interrupted PC must not be Go code: a fault in Go (including a Go
+ *    callback made from guarded C) is the Go runtime's, and so is a signal
+ *    raised by the runtime itself;
+ *  - SEGV/BUS/FPE/ILL: generated by the kernel for an instruction of this
+ *    thread (si_code > 0);
+ *  - any guarded signal sent to this very thread by this process with
+ *    tgkill (SI_TKILL): that is raise() and abort() in the guarded code.
+ *    kill() from anywhere, and anything from another process, is not.
+ */
+static int cg_fault_is_ours(int sig, const siginfo_t *info, const ucontext_t *uc) {
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	if (cg_pc_in_go(pc))
+		return 0;
+	if (info->si_code > 0)
+		return sig != SIGABRT;
+	if (info->si_code == SI_TKILL)
+		return info->si_pid == (pid_t)syscall(SYS_getpid);
+	return 0;
+}
+
+/* Is g an open guard whose frame lies above the fault on this stack? A
+ * record left behind by a Go panic that unwound through guarded C frames
+ * fails these checks once its memory has been reused. */
+static int cg_guard_live(const struct cg_guard *g, const ucontext_t *uc) {
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	return g->canary == ((uintptr_t)g ^ CG_CANARY) && (uintptr_t)g > sp &&
+	       (uintptr_t)g->jb[CG_JB_RSP] > sp;
+}
+
+static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *info,
+                      const ucontext_t *uc) {
+	cgoguard_fault *f = g->out;
+	const greg_t *r = uc->uc_mcontext.gregs;
+	struct timespec ts;
+
+	f->signo = sig;
+	f->code = info->si_code;
+	f->tid = cg_sys_gettid();
+	f->sender_pid = info->si_code <= 0 ? info->si_pid : 0;
+	f->addr = (sig == SIGABRT || info->si_code <= 0) ? 0 : (uint64_t)(uintptr_t)info->si_addr;
+	f->pc = (uint64_t)r[REG_RIP];
+	f->sp = (uint64_t)r[REG_RSP];
+	for (int i = 0; i < CGOGUARD_NREGS; i++)
+		f->regs[i] = (uint64_t)r[i];
+	f->depth = g->depth;
+	f->time_ns = 0;
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		f->time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (walk == CG_WALK_UNKNOWN && f->nframes == 1 && g->max_frames > 1) {
+		/* The walk stopped at the faulting PC itself: a jump or call to
+		 * an address with no code. The word at SP is then usually the
+		 * return address of that call. */
+		uint64_t ra = *(const uint64_t *)(uintptr_t)f->sp;
+		if (ra != 0 && ra != (uint64_t)(uintptr_t)cg_invoke_ret)
+			f->frames[f->nframes++] = ra;
+	}
+}
+
+/*
+ * Make the interrupted context continue as if cg_guard_save(g) had just
+ * returned 1: callee-saved registers, stack pointer and PC from g. The
+ * thread resumes on the guard point's own stack, well above whatever the
+ * guarded code used (so an exhausted stack does not matter), at an address
+ * with ordinary unwind information, and with the signal mask it had when it
+ * faulted (rt_sigreturn restores it), which is the mask of the guarded code.
+ */
+static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
+	greg_t *r = uc->uc_mcontext.gregs;
+	r[REG_RBX] = (greg_t)g->jb[CG_JB_RBX];
+	r[REG_RBP] = (greg_t)g->jb[CG_JB_RBP];
+	r[REG_R12] = (greg_t)g->jb[CG_JB_R12];
+	r[REG_R13] = (greg_t)g->jb[CG_JB_R13];
+	r[REG_R14] = (greg_t)g->jb[CG_JB_R14];
+	r[REG_R15] = (greg_t)g->jb[CG_JB_R15];
+	r[REG_RSP] = (greg_t)g->jb[CG_JB_RSP];
+	r[REG_RIP] = (greg_t)g->jb[CG_JB_RIP];
+	r[REG_RAX] = 1;
+	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
+	/* x87 control word and MXCSR are callee-saved: give back the guard
+	 * point's. Empty the x87 register stack the faulting code may have left
+	 * half used. */
+	if (uc->uc_mcontext.fpregs != NULL) {
+		uc->uc_mcontext.fpregs->cwd = g->fpucw;
+		uc->uc_mcontext.fpregs->swd = 0;
+		uc->uc_mcontext.fpregs->ftw = 0;
+		uc->uc_mcontext.fpregs->mxcsr = g->mxcsr;
+	}
+}
+
+/* Where a signal that is not a guarded fault goes. Returns the handler to
+ * tail-jump to, or NULL when the signal was dealt with here. */
+static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
+	struct cg_chain *c = &cg_chains[sig];
+	uintptr_t h = __atomic_load_n(&c->next, __ATOMIC_ACQUIRE);
+	uintptr_t orig = __atomic_load_n(&c->orig, __ATOMIC_ACQUIRE);
+
+	if (h != orig && cg_in_replacement) {
+		/* A replacement handler chained back to us: continue down the
+		 * original chain. */
+		h = orig;
+	} else if (h != orig && h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
+		/* Call the replacement (not a tail jump: we must see it return to
+		 * clear the flag), then resume as it decided. */
+		cg_in_replacement = 1;
+		((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
+		cg_in_replacement = 0;
+		return NULL;
+	}
+
+	if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN)
+		return (void *)h;
+
+	/* No handler to chain to (a C program): act as the kernel would. */
+	if (sig != SIGABRT && info->si_code > 0) {
+		/* A real fault: restore the default action and return; the
+		 * instruction faults again and the process dies the normal way
+		 * (the kernel does so even for an ignored synchronous fault). */
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		cg_libc_sigaction(sig, &dfl, NULL);
+		return NULL;
+	}
+	if (h == (uintptr_t)SIG_IGN)
+		return NULL;
+	/* A sent signal whose action is the default (terminate with a core):
+	 * restore the default and send it again; it is blocked while we run and
+	 * is delivered as soon as this handler returns. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	cg_libc_sigaction(sig, &dfl, NULL);
+	syscall(SYS_tgkill, (int)syscall(SYS_getpid), cg_sys_gettid(), sig);
+	return NULL;
+}
+
+void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
+	int saved_errno = errno;
+	ucontext_t *uc = ucv;
+	struct cg_guard *g = cg_top;
+	void *next = NULL;
+
+	if (g != NULL && !cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	    cg_guard_live(g, uc)) {
+		/* Walk from the fault towards the guard point; the walk also
+		 * tells a fault in C called from a Go callback (Go frames in
+		 * between: not ours to unwind) from a fault of the guarded C. */
+		int n = 0;
+		int walk = cg_walk_stack(g->out->frames, g->max_frames, &n,
+		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
+		                         (uintptr_t)g->jb[CG_JB_RSP]);
+		if (walk != CG_WALK_GO_FRAME) {
+			/* Pop first: a fault in the resumed code must not come
+			 * back to this guard. */
+			cg_top = g->prev;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			g->out->nframes = n;
+			cg_record(g, walk, sig, info, uc);
+			cg_resume_at_guard(g, uc);
+			__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
+			errno = saved_errno;
+			return NULL;
+		}
+	}
+	next = cg_pass_on(sig, info, ucv);
+	errno = saved_errno;
+	return next;
+}
+
+#endif /* x86-64 Linux */

@@ -1,0 +1,84 @@
+/*
+ * Walks the faulting thread's C stack from inside the signal handler.
+ *
+ * libgcc's _Unwind_Backtrace steps from the handler through the kernel's
+ * signal frame (glibc's __restore_rt carries unwind info for it) into the
+ * interrupted code. With glibc >= 2.35 libgcc finds unwind tables through
+ * _dl_find_object, which takes no lock and does not allocate; the walk reads
+ * only the thread's own stack, and we refuse frames whose CFA leaves the
+ * range between the fault and the guard point, so a smashed stack ends the
+ * walk instead of sending the unwinder to a wild address.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <unwind.h>
+
+#include "internal.h"
+
+extern char cg_invoke_ret[];
+
+/* Enough to get from any sane fault up to the guard point; a deeper stack
+ * (runaway recursion) ends the walk early with CG_WALK_UNKNOWN. */
+#define CG_WALK_LIMIT 256
+
+struct cg_walk {
+	uint64_t *frames;
+	int n, max, steps;
+	int started, result;
+	uintptr_t pc, lo, hi;
+};
+
+static _Unwind_Reason_Code cg_step(struct _Unwind_Context *ctx, void *p) {
+	struct cg_walk *w = p;
+	int before = 0;
+	uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+	uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+
+	if (!w->started) {
+		/* Skip the handler's own frames and the signal frame: start at
+		 * the interrupted frame, whose IP is exact (before == 1). */
+		if (!(before && ip == w->pc))
+			return _URC_NO_REASON;
+		w->started = 1;
+	} else {
+		if (ip == (uintptr_t)cg_invoke_ret) {
+			w->result = CG_WALK_REACHED;
+			return _URC_END_OF_STACK;
+		}
+		if (cg_pc_in_go(ip)) {
+			/* A Go frame between the fault and the guard point: the
+			 * fault is in C called from a Go callback. Jumping over Go
+			 * frames would corrupt the runtime. */
+			w->result = CG_WALK_GO_FRAME;
+			return _URC_END_OF_STACK;
+		}
+	}
+	if (cfa < w->lo || cfa > w->hi || ++w->steps > CG_WALK_LIMIT)
+		return _URC_END_OF_STACK;
+	if (w->n < w->max)
+		w->frames[w->n++] = ip;
+	return _URC_NO_REASON;
+}
+
+int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
+                  uintptr_t sp, uintptr_t guard_sp) {
+	struct cg_walk w = {0};
+	w.frames = frames;
+	w.max = max;
+	w.pc = pc;
+	w.lo = sp;
+	/* cg_invoke's frame sits just below the guard point's stack pointer */
+	w.hi = guard_sp;
+	w.result = CG_WALK_UNKNOWN;
+	_Unwind_Backtrace(cg_step, &w);
+	if (!w.started && max > 0) {
+		/* The unwinder could not get past the signal frame. */
+		frames[0] = pc;
+		w.n = 1;
+	}
+	*nframes = w.n;
+	return w.result;
+}
+
+#endif /* x86-64 Linux */

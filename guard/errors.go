@@ -1,0 +1,119 @@
+package guard
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+var (
+	// ErrCrash matches every recovered native fault (a *CrashError).
+	ErrCrash = errors.New("guard: native crash in guarded C code")
+	// ErrUnsupported is returned on platforms where guarding is not
+	// implemented (anything but amd64 Linux with cgo).
+	ErrUnsupported = errors.New("guard: guarding C calls is not supported on " + runtime.GOOS + "/" + runtime.GOARCH + " (needs linux/amd64 with cgo)")
+	// ErrNilFunction is returned when the C function pointer is nil.
+	ErrNilFunction = errors.New("guard: nil C function pointer")
+	// ErrNestingLimit is returned, without running the function, by a guard
+	// opened while MaxDepth guards are already open on the thread.
+	ErrNestingLimit = fmt.Errorf("guard: more than %d nested guards on one thread", MaxDepth)
+	// ErrTooManyArgs is returned by CallFunc for more than 6 arguments.
+	ErrTooManyArgs = errors.New("guard: CallFunc takes at most 6 arguments")
+	// ErrInstall is returned when the signal handlers could not be installed.
+	ErrInstall = errors.New("guard: could not install signal handlers")
+	// ErrAltStack is returned when the thread has no alternate signal stack
+	// and none could be set up.
+	ErrAltStack = errors.New("guard: no alternate signal stack for this thread")
+	// ErrLinkMode is returned when the program was linked with
+	// -linkmode=internal: C code then lies inside the Go text range and its
+	// faults cannot be told from faults in Go.
+	ErrLinkMode = errors.New("guard: C code linked inside the Go text segment (-linkmode=internal); build with external linking")
+)
+
+// MaxDepth is how many guards may be open at once on one thread.
+const MaxDepth = 16
+
+// CrashError describes a native fault recovered by a guard.
+type CrashError struct {
+	Signal syscall.Signal // SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT
+	Code   int            // si_code: e.g. SEGV_MAPERR, or SI_TKILL for abort/raise
+	Addr   uintptr        // si_addr for SIGSEGV, SIGBUS, SIGFPE, SIGILL; 0 for SIGABRT
+	PC     uintptr        // the faulting instruction
+	SP     uintptr        // the stack pointer at the fault
+	// Frames are the C frames from the fault up to the guarded function,
+	// innermost first. Unsymbolizable frames have only PC set.
+	Frames []runtime.Frame
+	// Registers of the faulting thread at the fault.
+	Registers Registers
+	ThreadID  int       // kernel thread id of the thread that faulted
+	SenderPID int       // for a signal raised with raise/abort: the process that sent it (this one)
+	Depth     int       // 1 for the outermost guard on the thread
+	Time      time.Time // when the handler ran
+}
+
+// Error returns one line: signal and code names, address, and the innermost
+// C function with file:line when known.
+func (e *CrashError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "guard: %s", signalDescription(e.Signal))
+	if name := codeName(e.Signal, e.Code); name != "" {
+		fmt.Fprintf(&b, " (%s)", name)
+	}
+	if e.Signal != syscall.SIGABRT && e.Code > 0 {
+		fmt.Fprintf(&b, " addr=%#x", e.Addr)
+	}
+	fmt.Fprintf(&b, " pc=%#x", e.PC)
+	if f, ok := e.innermost(); ok {
+		b.WriteString(" in ")
+		b.WriteString(f.Function)
+		if f.File != "" {
+			fmt.Fprintf(&b, " (%s:%d)", f.File, f.Line)
+		}
+	}
+	return b.String()
+}
+
+// innermost is the first frame with a function name.
+func (e *CrashError) innermost() (runtime.Frame, bool) {
+	for _, f := range e.Frames {
+		if f.Function != "" {
+			return f, true
+		}
+	}
+	return runtime.Frame{}, false
+}
+
+// Is reports whether target is ErrCrash.
+func (e *CrashError) Is(target error) bool { return target == ErrCrash }
+
+// CodeName is the symbolic name of Code for this signal, e.g. "SEGV_MAPERR".
+func (e *CrashError) CodeName() string { return codeName(e.Signal, e.Code) }
+
+// Format implements fmt.Formatter: %v and %s print Error(); %+v adds the
+// registers and one line per frame.
+func (e *CrashError) Format(s fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && s.Flag('+'):
+		fmt.Fprintf(s, "%s\nthread %d, depth %d, at %s\n", e.Error(), e.ThreadID, e.Depth, e.Time.Format(time.RFC3339Nano))
+		fmt.Fprintf(s, "%v", e.Registers)
+		for _, f := range e.Frames {
+			name := f.Function
+			if name == "" {
+				name = "?"
+			}
+			fmt.Fprintf(s, "\n%#016x %s", f.PC, name)
+			if f.File != "" {
+				fmt.Fprintf(s, "\n\t%s:%d", f.File, f.Line)
+			}
+		}
+	case verb == 'v' || verb == 's':
+		fmt.Fprint(s, e.Error())
+	case verb == 'q':
+		fmt.Fprintf(s, "%q", e.Error())
+	default:
+		fmt.Fprintf(s, "%%!%c(*guard.CrashError=%s)", verb, e.Error())
+	}
+}

@@ -1,0 +1,3 @@
+//go:build cgo
+
+#include "../csrc/sigentry_amd64.S"

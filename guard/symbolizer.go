@@ -1,0 +1,10 @@
+//go:build linux && amd64 && cgo && !cgoguard_nosymbolizer
+
+package guard
+
+// cgosymbolizer registers the process's cgo traceback and symbolizer: C
+// frames in CrashError and in Go's own crash reports get names and
+// file:line. Build with -tags cgoguard_nosymbolizer to leave it out when the
+// program registers its own (runtime.SetCgoTraceback may be called only
+// once) or defines C functions named cgoTraceback or cgoSymbolizer.
+import _ "github.com/ianlancetaylor/cgosymbolizer"

@@ -1,0 +1,64 @@
+//go:build !(linux && amd64 && cgo)
+
+package guard
+
+import (
+	"context"
+	"unsafe"
+)
+
+// Install reports ErrUnsupported: guarding needs linux/amd64 with cgo.
+func Install() error { return ErrUnsupported }
+
+// Supported reports whether guarding works on this platform.
+func Supported() bool { return false }
+
+// Call reports ErrUnsupported without running fn (nil fn: ErrNilFunction).
+func Call(fn, arg unsafe.Pointer, opts ...Option) error {
+	if fn == nil {
+		return ErrNilFunction
+	}
+	if c := buildConfig(opts); c.err != nil {
+		return c.err
+	}
+	return ErrUnsupported
+}
+
+// CallContext reports the context's error if it is done, else ErrUnsupported.
+func CallContext(ctx context.Context, fn, arg unsafe.Pointer, opts ...Option) error {
+	if err := contextError(ctx); err != nil {
+		return err
+	}
+	return Call(fn, arg, opts...)
+}
+
+// CallFunc reports ErrUnsupported without running fn.
+func CallFunc(fn unsafe.Pointer, args ...uintptr) (uintptr, error) {
+	return CallFuncContext(context.Background(), fn, args)
+}
+
+// CallFuncContext reports ErrUnsupported without running fn.
+func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opts ...Option) (uintptr, error) {
+	if fn == nil {
+		return 0, ErrNilFunction
+	}
+	if len(args) > 6 {
+		return 0, ErrTooManyArgs
+	}
+	if err := contextError(ctx); err != nil {
+		return 0, err
+	}
+	return 0, Call(fn, nil, opts...)
+}
+
+// VerifyHandlers reports ErrUnsupported.
+func VerifyHandlers() (int, error) { return 0, ErrUnsupported }
+
+// Stats are process-wide counters.
+type Stats struct {
+	Recovered      uint64 // faults recovered by a guard since start
+	HandlerRepairs uint64 // times a replaced handler was put back in front
+}
+
+// ReadStats returns zero counters: nothing is ever guarded here.
+func ReadStats() Stats { return Stats{} }

@@ -1,0 +1,44 @@
+#ifndef PAYLOAD_H
+#define PAYLOAD_H
+
+struct pl_result {
+	long in;
+	long out;
+	long inner;  // nesting: inner guard's result
+	long after;  // nesting: set when the outer function carried on
+	long tid;
+	int stop;
+	int depth_reached;
+};
+
+typedef void (*pl_fn)(void *);
+
+void pl_empty(void *);
+void pl_healthy(void *);
+void pl_null_write(void *);
+void pl_wild_read(void *);
+void pl_rodata_write(void *);
+void pl_jump_nx(void *);
+void pl_div_zero(void *);
+void pl_trap(void *);
+void pl_abort(void *);
+void pl_assert(void *);
+void pl_bad_free(void *);
+void pl_strlen_null(void *);
+void pl_zlib_bad(void *);
+int pl_bus_setup(void);
+void pl_sigbus(void *);
+void pl_stack_overflow(void *);
+void pl_raise_segv(void *);
+void pl_sleep_until(void *);
+void pl_set_stop(struct pl_result *);
+long pl_get_tid(struct pl_result *);
+long pl_sum6(long, long, long, long, long, long);
+long pl_div6(long, long);
+void pl_quiet_stderr(int);
+
+void pl_nested_outer(void *);
+void pl_nest_deep(void *);
+int pl_guard_in_c_thread(pl_fn fn, long *sig, int *depth_after);
+
+#endif
