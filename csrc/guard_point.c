@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -22,6 +23,14 @@
 #define CG_ALTSTACK_SIZE (64 * 1024)
 
 static CG_TLS int cg_thread_ready;
+CG_TLS uint32_t cg_thread_mxcsr;
+CG_TLS uint16_t cg_thread_fpucw;
+CG_TLS int cg_thread_tid;
+
+/* A forked child's thread has a new id: prepare it again. */
+static void cg_after_fork_child(void) { cg_thread_ready = 0; }
+static pthread_once_t cg_atfork_once = PTHREAD_ONCE_INIT;
+static void cg_atfork_init(void) { pthread_atfork(NULL, NULL, cg_after_fork_child); }
 static pthread_key_t cg_altstack_key;
 static pthread_once_t cg_altstack_once = PTHREAD_ONCE_INIT;
 
@@ -62,6 +71,10 @@ static int cg_prepare_thread(void) {
 			return CGOGUARD_EALTSTACK;
 		}
 	}
+	pthread_once(&cg_atfork_once, cg_atfork_init);
+	__asm__ volatile("stmxcsr %0" : "=m"(cg_thread_mxcsr));
+	__asm__ volatile("fnstcw %0" : "=m"(cg_thread_fpucw));
+	cg_thread_tid = (int)syscall(SYS_gettid);
 	cg_thread_ready = 1;
 	return CGOGUARD_OK;
 }
@@ -90,27 +103,6 @@ static struct cg_guard *cg_live_top(const struct cg_guard *here) {
 
 static CG_TLS cgoguard_fault cg_scratch;
 
-/* The part between the save and the restore, kept apart so that nothing
- * the caller holds in registers lives across the second return. */
-static __attribute__((noinline)) int cg_run(struct cg_guard *g, void (*fn)(void *), void *arg) {
-	if (cg_guard_save(g)) {
-		/* Resumed by the signal handler, which popped this guard and
-		 * filled *g->out. */
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		g->canary = 0;
-		return CGOGUARD_FAULT;
-	}
-	g->canary = (uintptr_t)g ^ CG_CANARY;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cg_top = g;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cg_invoke(fn, arg);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cg_top = g->prev;
-	g->canary = 0;
-	return CGOGUARD_OK;
-}
-
 int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames) {
 	struct cg_guard g;
 
@@ -124,7 +116,7 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 	}
 	g.prev = cg_live_top(&g);
 	g.depth = g.prev ? g.prev->depth + 1 : 1;
-	if (g.depth > CGOGUARD_MAX_DEPTH)
+	if (__builtin_expect(g.depth > CGOGUARD_MAX_DEPTH, 0))
 		return CGOGUARD_EDEPTH;
 	if (fault == NULL) {
 		fault = &cg_scratch;
@@ -134,7 +126,14 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 		max_frames = CGOGUARD_MAX_FRAMES;
 	g.out = fault;
 	g.max_frames = max_frames < 0 ? 0 : max_frames;
-	return cg_run(&g, fn, arg);
+	if (cg_guarded_invoke(&g, fn, arg)) {
+		/* Resumed by the signal handler, which popped this guard and
+		 * filled *g.out. */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		g.canary = 0;
+		return CGOGUARD_FAULT;
+	}
+	return CGOGUARD_OK;
 }
 
 int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {

@@ -20,8 +20,6 @@
 
 #include "internal.h"
 
-extern char cg_invoke_ret[];
-
 /* Defined by glibc; the public sigaction may be cgoguard's own wrapper
  * (interpose.c), so the core always talks to glibc directly. */
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
@@ -212,7 +210,7 @@ static int cg_fault_is_ours(int sig, const siginfo_t *info, const ucontext_t *uc
  * fails these checks once its memory has been reused. */
 static int cg_guard_live(const struct cg_guard *g, const ucontext_t *uc) {
 	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	return g->canary == ((uintptr_t)g ^ CG_CANARY) && (uintptr_t)g > sp &&
+	return g->canary == ((uintptr_t)g ^ (uintptr_t)CG_CANARY_VALUE) && (uintptr_t)g > sp &&
 	       (uintptr_t)g->jb[CG_JB_RSP] > sp;
 }
 
@@ -224,7 +222,7 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
 
 	f->signo = sig;
 	f->code = info->si_code;
-	f->tid = cg_sys_gettid();
+	f->tid = cg_thread_tid;
 	f->sender_pid = info->si_code <= 0 ? info->si_pid : 0;
 	f->addr = (sig == SIGABRT || info->si_code <= 0) ? 0 : (uint64_t)(uintptr_t)info->si_addr;
 	f->pc = (uint64_t)r[REG_RIP];
@@ -246,7 +244,7 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
 }
 
 /*
- * Make the interrupted context continue as if cg_guard_save(g) had just
+ * Make the interrupted context continue as if cg_guarded_invoke had just
  * returned 1: callee-saved registers, stack pointer and PC from g. The
  * thread resumes on the guard point's own stack, well above whatever the
  * guarded code used (so an exhausted stack does not matter), at an address
@@ -265,14 +263,14 @@ static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
 	r[REG_RIP] = (greg_t)g->jb[CG_JB_RIP];
 	r[REG_RAX] = 1;
 	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
-	/* x87 control word and MXCSR are callee-saved: give back the guard
-	 * point's. Empty the x87 register stack the faulting code may have left
+	/* x87 control word and MXCSR are callee-saved: give back the values
+	 * the thread had when it first entered a guard. Empty the x87 register stack the faulting code may have left
 	 * half used. */
 	if (uc->uc_mcontext.fpregs != NULL) {
-		uc->uc_mcontext.fpregs->cwd = g->fpucw;
+		uc->uc_mcontext.fpregs->cwd = cg_thread_fpucw;
 		uc->uc_mcontext.fpregs->swd = 0;
 		uc->uc_mcontext.fpregs->ftw = 0;
-		uc->uc_mcontext.fpregs->mxcsr = g->mxcsr;
+		uc->uc_mcontext.fpregs->mxcsr = cg_thread_mxcsr;
 	}
 }
 

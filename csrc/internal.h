@@ -3,6 +3,7 @@
 #define CGOGUARD_INTERNAL_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../include/cgoguard.h"
@@ -11,31 +12,37 @@
  * into the dynamic linker (__tls_get_addr may allocate): initial-exec. */
 #define CG_TLS __thread __attribute__((tls_model("initial-exec")))
 
+#include "layout.h"
+
 /*
- * One open guard. Lives in cgoguard_call's frame. The first fields are
- * written by cg_guard_save (sigentry_amd64.S) and read back by the signal
- * handler; their offsets are fixed.
+ * One open guard. Lives in the frame of the guarded call. jb is written by
+ * cg_guarded_invoke and read back by the signal handler to resume there.
  */
 struct cg_guard {
 	uint64_t jb[8];      /* rbx rbp r12 r13 r14 r15 rsp(after return) rip(return address) */
-	uint32_t mxcsr;      /* offset 64 */
-	uint16_t fpucw;      /* offset 68 */
-	uint16_t pad;
 	struct cg_guard *prev;
+	uintptr_t canary;    /* (uintptr_t)this ^ CG_CANARY_VALUE while the guard is open */
 	cgoguard_fault *out; /* where the handler records the fault */
 	int32_t depth;
 	int32_t max_frames;
-	uintptr_t canary;    /* (uintptr_t)this ^ CG_CANARY while the guard is open */
 };
 
-#define CG_CANARY ((uintptr_t)0x6367677561726421ull)
+_Static_assert(offsetof(struct cg_guard, prev) == CG_OFF_PREV, "layout.h out of date");
+_Static_assert(offsetof(struct cg_guard, canary) == CG_OFF_CANARY, "layout.h out of date");
 
 enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15, CG_JB_RSP, CG_JB_RIP };
 
-/* Saves the callee-saved registers, the stack pointer and the return
- * address into g and returns 0. The signal handler makes it "return" a
- * second time, with 1, by rewriting the interrupted context. */
-int cg_guard_save(struct cg_guard *g) __attribute__((returns_twice));
+/* Opens g, runs fn(arg), closes g: returns 0; or 1 when the handler resumed
+ * the thread there after a fault (sigentry_amd64.S). */
+int cg_guarded_invoke(struct cg_guard *g, void (*fn)(void *), void *arg) __attribute__((returns_twice));
+extern char cg_invoke_ret[];
+
+/* The guard point's floating-point control state, restored after a fault
+ * (the ABI makes it callee-saved); taken per thread when it is prepared. */
+extern CG_TLS uint32_t cg_thread_mxcsr;
+extern CG_TLS uint16_t cg_thread_fpucw;
+/* Cached gettid() of the thread. */
+extern CG_TLS int cg_thread_tid;
 
 /* The handler installed with sigaction: an assembly stub that calls
  * cg_dispatch and either returns or tail-jumps to the handler it returns, so
@@ -57,9 +64,6 @@ int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
 
-/* Calls fn(arg); its return address is cg_invoke_ret (sigentry_amd64.S). */
-void cg_invoke(void (*fn)(void *), void *arg);
-
 /*
  * Stack walk from the fault to the guard point (unwind.c), keeping up to max
  * frames. Async-signal-safe on glibc >= 2.35, whose _dl_find_object lets
@@ -67,7 +71,7 @@ void cg_invoke(void (*fn)(void *), void *arg);
  */
 enum {
 	CG_WALK_UNKNOWN,  /* the walk ended early (no unwind info, limit) */
-	CG_WALK_REACHED,  /* reached the guard point's cg_invoke frame */
+	CG_WALK_REACHED,  /* reached the guard point's cg_guarded_invoke frame */
 	CG_WALK_GO_FRAME  /* met a Go frame first */
 };
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,

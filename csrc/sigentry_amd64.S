@@ -1,10 +1,6 @@
 /*
  * x86-64 pieces of the guard that C cannot express.
  *
- * cg_guard_save: a setjmp that saves only what the guard point needs and no
- * signal mask (the mask is restored by rt_sigreturn from the handler's
- * ucontext, so no system call is made on the fast path).
- *
  * cg_sigentry: the sa_sigaction of every guarded signal. The kernel enters it
  * with rdi=sig, rsi=siginfo, rdx=ucontext and the sa_restorer address on top
  * of the stack. It asks cg_dispatch what to do: NULL means handled (return
@@ -16,13 +12,28 @@
  */
 #if defined(__x86_64__) && defined(__linux__)
 
+#include "layout.h"
+
 	.text
 
-	.globl	cg_guard_save
-	.hidden	cg_guard_save
-	.type	cg_guard_save, @function
+/*
+ * int cg_guarded_invoke(struct cg_guard *g, void (*fn)(void *), void *arg)
+ *
+ * Opens guard g, calls fn(arg), closes g and returns 0. Like setjmp it saves
+ * the callee-saved registers, the stack pointer and the return address in
+ * g; the signal handler resumes a faulting thread from those, so that this
+ * function "returns" 1 to its caller (no signal mask is saved: rt_sigreturn
+ * restores the interrupted one, so the fast path makes no system call).
+ * fn's return address is always cg_invoke_ret, by which the handler's stack
+ * walk recognises the frame of a live guard point.
+ */
+	.globl	cg_guarded_invoke
+	.hidden	cg_guarded_invoke
+	.globl	cg_invoke_ret
+	.hidden	cg_invoke_ret
+	.type	cg_guarded_invoke, @function
 	.p2align 4
-cg_guard_save:
+cg_guarded_invoke:
 	.cfi_startproc
 	movq	%rbx, 0(%rdi)
 	movq	%rbp, 8(%rdi)
@@ -34,37 +45,28 @@ cg_guard_save:
 	movq	%rax, 48(%rdi)
 	movq	(%rsp), %rax
 	movq	%rax, 56(%rdi)
-	stmxcsr	64(%rdi)
-	fnstcw	68(%rdi)
+	movabsq	$CG_CANARY_VALUE, %rax
+	xorq	%rdi, %rax
+	movq	%rax, CG_OFF_CANARY(%rdi)
+	movq	cg_top@gottpoff(%rip), %rax
+	movq	%rdi, %fs:(%rax)
+	pushq	%rdi
+	.cfi_adjust_cfa_offset 8
+	/* entry rsp was 8 mod 16; the push makes it 0 mod 16 for the call */
+	movq	%rsi, %rax
+	movq	%rdx, %rdi
+	call	*%rax
+cg_invoke_ret:
+	popq	%rdi
+	.cfi_adjust_cfa_offset -8
+	movq	CG_OFF_PREV(%rdi), %rdx
+	movq	cg_top@gottpoff(%rip), %rax
+	movq	%rdx, %fs:(%rax)
+	movq	$0, CG_OFF_CANARY(%rdi)
 	xorl	%eax, %eax
 	ret
 	.cfi_endproc
-	.size	cg_guard_save, .-cg_guard_save
-
-/*
- * cg_invoke(fn, arg): calls fn(arg). The guarded function's caller frame is
- * always this one, so the handler's unwinder can recognise the frame of a
- * live guard point by its return address, cg_invoke_ret.
- */
-	.globl	cg_invoke
-	.hidden	cg_invoke
-	.globl	cg_invoke_ret
-	.hidden	cg_invoke_ret
-	.type	cg_invoke, @function
-	.p2align 4
-cg_invoke:
-	.cfi_startproc
-	subq	$8, %rsp
-	.cfi_adjust_cfa_offset 8
-	movq	%rdi, %rax
-	movq	%rsi, %rdi
-	call	*%rax
-cg_invoke_ret:
-	addq	$8, %rsp
-	.cfi_adjust_cfa_offset -8
-	ret
-	.cfi_endproc
-	.size	cg_invoke, .-cg_invoke
+	.size	cg_guarded_invoke, .-cg_guarded_invoke
 
 	.globl	cg_sigentry
 	.hidden	cg_sigentry

@@ -16,8 +16,6 @@
 
 #include "internal.h"
 
-extern char cg_invoke_ret[];
-
 /* Enough to get from any sane fault up to the guard point; a deeper stack
  * (runaway recursion) ends the walk early with CG_WALK_UNKNOWN. */
 #define CG_WALK_LIMIT 256
@@ -68,7 +66,7 @@ int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
 	w.max = max;
 	w.pc = pc;
 	w.lo = sp;
-	/* cg_invoke's frame sits just below the guard point's stack pointer */
+	/* cg_guarded_invoke's CFA is the guard point's stack pointer */
 	w.hi = guard_sp;
 	w.result = CG_WALK_UNKNOWN;
 	_Unwind_Backtrace(cg_step, &w);

@@ -2,6 +2,12 @@
 
 // cgo compiles only the files in the package directory: this one pulls in
 // the C core from csrc/, which stays the single source of truth.
+//
+// The go command does not notice changes to files included from outside the
+// package directory, so the digest below covers csrc/ and include/: `make
+// digest` rewrites it, and a test fails while it is out of date, which makes
+// every change to the C core rebuild this package.
+// csrc digest: 8daef77c22da0dbdbbf9eece72366f9a682690c6599e6f9abd924704c3a0815d
 #include "../csrc/guard_point.c"
 #include "../csrc/handler.c"
 #include "../csrc/interpose.c"

@@ -117,8 +117,9 @@ var (
 	StackOverflw = unsafe.Pointer(C.pl_stack_overflow)
 )
 
-// RawEmpty calls pl_empty through plain cgo, with no guard: the baseline.
-func RawEmpty() { C.pl_empty(nil) }
+// RawEmpty calls pl_empty(arg) through plain cgo, with no guard: the
+// baseline. arg goes through cgo's pointer check, as in guard.Call.
+func RawEmpty(arg unsafe.Pointer) { C.pl_empty(arg) }
 
 // RawNullWrite faults in C with no guard: the process dies as Go decides.
 func RawNullWrite() { C.pl_null_write(nil) }

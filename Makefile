@@ -1,0 +1,69 @@
+# cgoguard: see README.md.
+#
+#   make demo    run the main example (examples/segv)
+#   make test    everything CI runs
+#   make bench   guarded call vs raw cgo call, side by side
+#   make lib     libcgoguard.a from csrc/ alone (no Go)
+#   make digest  refresh the csrc/ digest in guard/ after editing the C core
+
+GO      ?= go
+CC      ?= gcc
+CFLAGS  ?= -O2 -g -Wall -Wextra
+BUILD   := build
+# go test strips test binaries unless told otherwise; the C symbolizer
+# needs the symbol table and DWARF to name C frames.
+TESTLDFLAGS := -ldflags='-s=false -w=false'
+GOTESTFLAGS ?=
+
+CORE_SRC := $(wildcard csrc/*.c) $(wildcard csrc/*.S)
+CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
+
+.PHONY: all demo test test-go test-race test-c test-cross bench lib digest clean
+
+all: lib
+
+demo:
+	$(GO) run ./examples/segv
+
+lib: libcgoguard.a
+
+libcgoguard.a: $(CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: csrc/% $(wildcard csrc/*.h) include/cgoguard.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -Iinclude -c $< -o $@
+
+test: test-go test-race test-c test-cross
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
+
+# The race detector run skips the 10,000-repeat loops (-short).
+test-race:
+	$(GO) test -count=1 -race -short $(TESTLDFLAGS) ./guard/... ./tests/...
+
+# The C API on its own: a C program linked against libcgoguard.a.
+test-c: lib
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -Iinclude tests/c/capi_test.c libcgoguard.a -o $(BUILD)/capi_test
+	$(BUILD)/capi_test
+
+# Other platforms must build and report ErrUnsupported.
+test-cross:
+	GOOS=linux GOARCH=arm64 $(GO) build ./guard/ ./examples/...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./guard/ ./examples/...
+	GOOS=windows GOARCH=amd64 $(GO) build ./guard/ ./examples/...
+	CGO_ENABLED=0 $(GO) build ./guard/ ./examples/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -count 5 ./tests/
+
+digest:
+	@d=$$(for f in $$(ls csrc/* include/* | LC_ALL=C sort); do printf '%s\n' "$$f"; cat "$$f"; done | sha256sum | cut -d' ' -f1); \
+	sed -i "s/csrc digest: .*/csrc digest: $$d/" guard/csrc_linux_amd64.c; echo "csrc digest: $$d"
+
+clean:
+	rm -rf $(BUILD) libcgoguard.a
