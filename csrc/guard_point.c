@@ -91,14 +91,17 @@ static int cg_slow_entry(void) {
 	return CGOGUARD_OK;
 }
 
-/* Drops records left on this thread's guard stack by a Go panic that
- * unwound through guarded C frames: a new guard always lies below (deeper
- * than) every guard that is really open on the same stack. */
-static struct cg_guard *cg_live_top(const struct cg_guard *here) {
-	struct cg_guard *t = cg_top;
-	while (t != NULL && (uintptr_t)t <= (uintptr_t)here)
-		t = t->prev;
-	return t;
+CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
+CG_TLS int cg_ndepth;
+
+/* The number of guards really open around a frame at address here: drops
+ * records left by a Go panic that unwound through guarded C frames (see
+ * internal.h). */
+static inline int cg_live_depth(const void *here) {
+	int d = cg_ndepth;
+	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= (uintptr_t)here)
+		d--;
+	return d;
 }
 
 static CG_TLS cgoguard_fault cg_scratch;
@@ -114,10 +117,11 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 		if (rc != CGOGUARD_OK)
 			return rc;
 	}
-	g.prev = cg_live_top(&g);
-	g.depth = g.prev ? g.prev->depth + 1 : 1;
-	if (__builtin_expect(g.depth > CGOGUARD_MAX_DEPTH, 0))
+	int d = cg_live_depth(&g);
+	if (__builtin_expect(d >= CGOGUARD_MAX_DEPTH, 0))
 		return CGOGUARD_EDEPTH;
+	g.depth = d + 1;
+	g.canary = 0;
 	if (fault == NULL) {
 		fault = &cg_scratch;
 		max_frames = 0;
@@ -126,6 +130,9 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 		max_frames = CGOGUARD_MAX_FRAMES;
 	g.out = fault;
 	g.max_frames = max_frames < 0 ? 0 : max_frames;
+	cg_guards[d] = &g;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cg_ndepth = d + 1;
 	if (cg_guarded_invoke(&g, fn, arg)) {
 		/* Resumed by the signal handler, which popped this guard and
 		 * filled *g.out. */
@@ -133,6 +140,8 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 		g.canary = 0;
 		return CGOGUARD_FAULT;
 	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cg_ndepth = d;
 	return CGOGUARD_OK;
 }
 
@@ -141,8 +150,8 @@ int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {
 }
 
 int cgoguard_depth(void) {
-	struct cg_guard *t = cg_top;
-	return t ? t->depth : 0;
+	int here;
+	return cg_live_depth(&here);
 }
 
 const char *cgoguard_strerror(int result) {

@@ -63,7 +63,6 @@ static uint64_t cg_recoveries;
  * signal goes on to the original handler instead of looping. */
 static CG_TLS int cg_in_replacement;
 
-CG_TLS struct cg_guard *cg_top;
 
 static uintptr_t cg_go_text_start, cg_go_text_end;
 
@@ -324,7 +323,13 @@ static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
 void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int saved_errno = errno;
 	ucontext_t *uc = ucv;
-	struct cg_guard *g = cg_top;
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	int d = cg_ndepth;
+	/* Records below the faulting stack pointer belong to frames that are
+	 * gone (a Go panic unwound through them): skip to the open guard. */
+	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= sp)
+		d--;
+	struct cg_guard *g = d > 0 ? cg_guards[d - 1] : NULL;
 	void *next = NULL;
 
 	if (g != NULL && !cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
@@ -340,7 +345,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 		if (walk != CG_WALK_GO_FRAME) {
 			/* Pop first: a fault in the resumed code must not come
 			 * back to this guard. */
-			cg_top = g->prev;
+			cg_ndepth = d - 1;
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			g->out->nframes = n;
 			cg_record(g, walk, sig, info, uc);

@@ -20,14 +20,12 @@
  */
 struct cg_guard {
 	uint64_t jb[8];      /* rbx rbp r12 r13 r14 r15 rsp(after return) rip(return address) */
-	struct cg_guard *prev;
 	uintptr_t canary;    /* (uintptr_t)this ^ CG_CANARY_VALUE while the guard is open */
 	cgoguard_fault *out; /* where the handler records the fault */
 	int32_t depth;
 	int32_t max_frames;
 };
 
-_Static_assert(offsetof(struct cg_guard, prev) == CG_OFF_PREV, "layout.h out of date");
 _Static_assert(offsetof(struct cg_guard, canary) == CG_OFF_CANARY, "layout.h out of date");
 
 enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15, CG_JB_RSP, CG_JB_RIP };
@@ -50,8 +48,16 @@ extern CG_TLS int cg_thread_tid;
 void cg_sigentry(int sig, siginfo_t *info, void *uc);
 void *cg_dispatch(int sig, siginfo_t *info, void *uc);
 
-/* The guard stack of the calling thread (innermost first). */
-extern CG_TLS struct cg_guard *cg_top;
+/*
+ * The guard stack of the calling thread: cg_guards[0 .. cg_ndepth-1], the
+ * innermost last. Kept in TLS rather than linked through the records, so
+ * that a record whose frame a Go panic unwound (the panic passed through
+ * guarded C frames) is never followed: such records are recognised by
+ * address (an open guard always lies above any newer one on the stack) and
+ * dropped.
+ */
+extern CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
+extern CG_TLS int cg_ndepth;
 
 /* Installation state (handler.c). */
 extern int cg_installed;      /* atomic: handlers are in place */

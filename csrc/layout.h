@@ -3,8 +3,7 @@
 #ifndef CGOGUARD_LAYOUT_H
 #define CGOGUARD_LAYOUT_H
 
-#define CG_OFF_PREV 64
-#define CG_OFF_CANARY 72
+#define CG_OFF_CANARY 64
 #define CG_CANARY_VALUE 0x6367677561726421
 
 #endif

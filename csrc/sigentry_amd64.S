@@ -19,7 +19,8 @@
 /*
  * int cg_guarded_invoke(struct cg_guard *g, void (*fn)(void *), void *arg)
  *
- * Opens guard g, calls fn(arg), closes g and returns 0. Like setjmp it saves
+ * Arms guard g (already on the thread's guard stack), calls fn(arg),
+ * disarms g and returns 0. Like setjmp it saves
  * the callee-saved registers, the stack pointer and the return address in
  * g; the signal handler resumes a faulting thread from those, so that this
  * function "returns" 1 to its caller (no signal mask is saved: rt_sigreturn
@@ -47,9 +48,8 @@ cg_guarded_invoke:
 	movq	%rax, 56(%rdi)
 	movabsq	$CG_CANARY_VALUE, %rax
 	xorq	%rdi, %rax
+	/* the canary last: the handler ignores g until the state is saved */
 	movq	%rax, CG_OFF_CANARY(%rdi)
-	movq	cg_top@gottpoff(%rip), %rax
-	movq	%rdi, %fs:(%rax)
 	pushq	%rdi
 	.cfi_adjust_cfa_offset 8
 	/* entry rsp was 8 mod 16; the push makes it 0 mod 16 for the call */
@@ -59,9 +59,6 @@ cg_guarded_invoke:
 cg_invoke_ret:
 	popq	%rdi
 	.cfi_adjust_cfa_offset -8
-	movq	CG_OFF_PREV(%rdi), %rdx
-	movq	cg_top@gottpoff(%rip), %rax
-	movq	%rdx, %fs:(%rax)
 	movq	$0, CG_OFF_CANARY(%rdi)
 	xorl	%eax, %eax
 	ret

@@ -142,3 +142,26 @@ func GuardInCThread(fn unsafe.Pointer) (rc int, sig syscall.Signal, depthAfter i
 	rc = int(C.pl_guard_in_c_thread(C.pl_fn(fn), &s, &d))
 	return rc, syscall.Signal(s), int(d)
 }
+
+// ReplaceHandler installs, for sig, a handler that counts the signals it
+// sees and chains to the handler it replaced, through sigaction (viaSignal
+// false) or signal() (true), as another library might.
+func ReplaceHandler(sig syscall.Signal, viaSignal bool) error {
+	how := C.int(0)
+	if viaSignal {
+		how = 1
+	}
+	if C.pl_replace_handler(C.int(sig), how) != 0 {
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+// ReplacementSeen is how many sig signals the replacement handler saw.
+func ReplacementSeen(sig syscall.Signal) int { return int(C.pl_replacement_seen(C.int(sig))) }
+
+// NewResultValue returns a Result value (for copying into C memory) with
+// the given input and zero outputs.
+func NewResultValue(in int) *Result {
+	return &Result{in: C.long(in)}
+}

@@ -37,6 +37,9 @@ long pl_sum6(long, long, long, long, long, long);
 long pl_div6(long, long);
 void pl_quiet_stderr(int);
 
+void pl_call_go(void *);
+int pl_replace_handler(int sig, int how);
+long pl_replacement_seen(int sig);
 void pl_nested_outer(void *);
 void pl_nest_deep(void *);
 int pl_guard_in_c_thread(pl_fn fn, long *sig, int *depth_after);

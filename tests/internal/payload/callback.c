@@ -1,0 +1,9 @@
+// A guarded C function that calls back into Go.
+#include "payload.h"
+#include "_cgo_export.h"
+
+void pl_call_go(void *arg) {
+	struct pl_result *r = arg;
+	r->out = plGoCallback(r->in);
+	r->after = 1;
+}
