@@ -1,0 +1,36 @@
+package tests
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A fault in unguarded C called from a Go callback inside a guarded call is
+// left to Go: exit status 2 and Go's report, not a recovery.
+func TestUnguardedFaultInsideGoCallback(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "cbcrash")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cbcrash").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, bin).CombinedOutput()
+		cancel()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Fatalf("want exit status 2, got %v\n%s", err, out)
+		}
+		for _, want := range []string{"SIGSEGV: segmentation violation", "signal arrived during cgo execution", "pl_null_write"} {
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(string(out), "recovered by the outer guard") {
+			t.Fatalf("the outer guard took the fault:\n%s", out)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package tests
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/tests/internal/payload"
+)
+
+// faultLoop keeps n goroutines taking guarded faults until stop is closed,
+// and reports the first wrong result.
+func faultLoop(t *testing.T, n int) (stop func() int64) {
+	t.Helper()
+	if err := guard.Install(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var count atomic.Int64
+	var bad atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			fns := []unsafe.Pointer{payload.NullWrite, payload.Abort, payload.StackOverflw}
+			r := payload.NewResult(0)
+			defer payload.Free(r)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				err := guard.Call(fns[i%len(fns)], unsafe.Pointer(r), guard.WithMaxFrames(8))
+				if !errors.Is(err, guard.ErrCrash) {
+					bad.Store(errString(err))
+					return
+				}
+				count.Add(1)
+			}
+		}(i)
+	}
+	var once sync.Once
+	return func() int64 {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			if b := bad.Load(); b != nil {
+				t.Errorf("guarded fault loop: %v", b)
+			}
+		})
+		return count.Load()
+	}
+}
+
+func nilDeref() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, _ = r.(error)
+		}
+	}()
+	var p *[16]int
+	p[3] = 1
+	return nil
+}
+
+//go:noinline
+func divide(a, b int) int { return a / b }
+
+func divZero() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err, _ = r.(error)
+		}
+	}()
+	divide(1, 0)
+	return nil
+}
+
+// Go's own faults stay Go panics, recoverable, while other goroutines take
+// guarded faults in C.
+func TestGoPanicsStayPanics(t *testing.T) {
+	stop := faultLoop(t, 4)
+	defer stop()
+	for i := 0; i < 2000; i++ {
+		var re runtime.Error
+		if err := nilDeref(); !errors.As(err, &re) || !strings.Contains(err.Error(), "nil pointer dereference") {
+			t.Fatalf("nil dereference in Go: recovered %v", err)
+		}
+		if err := divZero(); !errors.As(err, &re) || !strings.Contains(err.Error(), "integer divide by zero") {
+			t.Fatalf("divide by zero in Go: recovered %v", err)
+		}
+	}
+	if n := stop(); n == 0 {
+		t.Fatal("no guarded fault happened meanwhile")
+	}
+}
+
+// os/signal keeps delivering after the guard is installed.
+func TestSignalNotify(t *testing.T) {
+	stop := faultLoop(t, 2)
+	defer stop()
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM} {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, sig)
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-ch:
+			if got != sig {
+				t.Errorf("got %v, want %v", got, sig)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%v not delivered", sig)
+		}
+		signal.Stop(ch)
+	}
+}
+
+// A CPU profile at a high rate, with a busy goroutine forcing preemption,
+// taken while goroutines loop on guarded faults: signals land everywhere,
+// including on the first instruction after a handler rewrote the context.
+// The process must survive and the profile must be valid.
+func TestCPUProfileDuringFaults(t *testing.T) {
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
+	for round := 0; round < rounds; round++ {
+		stop := faultLoop(t, 3)
+		busyDone := make(chan struct{})
+		go func() { // busy: keeps the scheduler preempting
+			x := 0
+			for {
+				select {
+				case <-busyDone:
+					return
+				default:
+				}
+				for i := 0; i < 1e6; i++ {
+					x += i
+				}
+			}
+		}()
+		var buf bytes.Buffer
+		runtime.SetCPUProfileRate(2000) // pprof then warns that the rate is already set; it keeps 2000 Hz
+		if err := pprof.StartCPUProfile(&buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+		pprof.StopCPUProfile()
+		close(busyDone)
+		n := stop()
+		if n == 0 {
+			t.Fatal("no guarded faults during the profile")
+		}
+		samples, err := countProfileSamples(buf.Bytes())
+		if err != nil || samples == 0 {
+			t.Fatalf("round %d: profile unreadable (%v) or empty (%d samples)", round, err, samples)
+		}
+		if round < rounds-1 {
+			continue
+		}
+		// Once, the real reader too.
+		path := filepath.Join(t.TempDir(), "cpu.pprof")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-raw", path).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("pprof cannot read the profile: %v\n%s", err, out)
+		}
+		if !bytes.Contains(out, []byte("samples/count")) {
+			t.Fatalf("profile has no samples:\n%.2000s", out)
+		}
+	}
+}
+
+// countProfileSamples checks that p is a gzipped protocol buffer and counts
+// its top-level field 2 entries (Profile.sample in profile.proto).
+func countProfileSamples(p []byte) (int, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(p))
+	if err != nil {
+		return 0, err
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(b) > 0 {
+		key, k := binary.Uvarint(b)
+		if k <= 0 {
+			return n, errors.New("bad field key")
+		}
+		b = b[k:]
+		switch key & 7 {
+		case 0: // varint
+			_, k = binary.Uvarint(b)
+			if k <= 0 {
+				return n, errors.New("bad varint")
+			}
+			b = b[k:]
+		case 2: // length-delimited
+			l, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return n, errors.New("bad length")
+			}
+			b = b[k+int(l):]
+			if key>>3 == 2 {
+				n++
+			}
+		default:
+			return n, fmt.Errorf("unexpected wire type %d", key&7)
+		}
+	}
+	return n, nil
+}
