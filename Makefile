@@ -18,12 +18,18 @@ GOTESTFLAGS ?=
 CORE_SRC := $(wildcard csrc/*.c) $(wildcard csrc/*.S)
 CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 
-.PHONY: all demo test test-go test-race test-c test-cross bench lib digest clean
+# demo and test first install what they need (.ci/deps.sh: gcc, zlib headers).
+
+.PHONY: all deps demo test test-go test-race test-c test-cross bench lib digest clean
 
 all: lib
 
-demo:
-	$(GO) run ./examples/segv
+# Built, not run with go run: go run strips the binary, and the C frames
+# could not be named.
+demo: deps
+	@mkdir -p $(BUILD)
+	$(GO) build -o $(BUILD)/segv ./examples/segv
+	$(BUILD)/segv
 
 lib: libcgoguard.a
 
@@ -35,7 +41,11 @@ $(BUILD)/obj/%.o: csrc/% $(wildcard csrc/*.h) include/cgoguard.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -Iinclude -c $< -o $@
 
-test: test-go test-race test-c test-cross
+deps:
+	@sh .ci/deps.sh
+
+test: deps
+	$(MAKE) test-go test-race test-c test-cross
 
 test-go:
 	$(GO) vet ./...
@@ -57,6 +67,7 @@ test-cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./guard/ ./examples/...
 	GOOS=windows GOARCH=amd64 $(GO) build ./guard/ ./examples/...
 	CGO_ENABLED=0 $(GO) build ./guard/ ./examples/...
+	CGO_ENABLED=0 $(GO) test -count=1 ./guard/
 
 bench:
 	$(GO) test -run '^$$' -bench . -count 5 ./tests/

@@ -76,14 +76,43 @@ func (e *CrashError) Error() string {
 	return b.String()
 }
 
-// innermost is the first frame with a function name.
+// innermost is the first frame with a function name; for SIGABRT, the
+// first one outside the C library's abort machinery (raise, abort, assert,
+// the allocator's error report), which is where the program gave up.
 func (e *CrashError) innermost() (runtime.Frame, bool) {
-	for _, f := range e.Frames {
-		if f.Function != "" {
-			return f, true
+	var first *runtime.Frame
+	for i := range e.Frames {
+		f := &e.Frames[i]
+		if f.Function == "" {
+			continue
+		}
+		if first == nil {
+			first = f
+		}
+		if e.Signal != syscall.SIGABRT || !isAbortMachinery(f.Function) {
+			return *f, true
 		}
 	}
+	if first != nil {
+		return *first, true
+	}
 	return runtime.Frame{}, false
+}
+
+// glibc functions on the way from a failed check to the SIGABRT.
+var abortMachinery = []string{
+	"__pthread_kill", "pthread_kill", "__GI_raise", "raise", "__GI_abort", "abort",
+	"__assert_fail", "__GI___assert_fail", "__assert_perror_fail", "__libc_message",
+	"__libc_fatal", "malloc_printerr", "__fortify_fail", "__chk_fail", "__stack_chk_fail",
+}
+
+func isAbortMachinery(fn string) bool {
+	for _, m := range abortMachinery {
+		if fn == m || strings.HasPrefix(fn, m+"_") || strings.HasPrefix(fn, m+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // Is reports whether target is ErrCrash.

@@ -1,0 +1,37 @@
+package tests
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The main example builds, recovers each crash and carries on.
+func TestExampleSegv(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "segv")
+	if out, err := exec.Command("go", "build", "-o", bin, "../examples/segv").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"SIGSEGV: segmentation violation (SEGV_MAPERR) addr=0x0",
+		"in bump_counter (",
+		"SIGFPE: floating-point exception (FPE_INTDIV)",
+		"SIGABRT: abort (SI_TKILL)",
+		"in checked_copy (",
+		"4. fill (healthy)\n   -> ok",
+		"still running: 5 crashes recovered",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
