@@ -97,9 +97,9 @@ CG_TLS int cg_ndepth;
 /* The number of guards really open around a frame at address here: drops
  * records left by a Go panic that unwound through guarded C frames (see
  * internal.h). */
-static inline int cg_live_depth(const void *here) {
+static inline int cg_live_depth(uintptr_t here) {
 	int d = cg_ndepth;
-	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= (uintptr_t)here)
+	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= here)
 		d--;
 	return d;
 }
@@ -107,7 +107,7 @@ static inline int cg_live_depth(const void *here) {
 static CG_TLS cgoguard_fault cg_scratch;
 
 int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames) {
-	struct cg_guard g;
+	uintptr_t sp;
 
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
@@ -117,32 +117,21 @@ int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, i
 		if (rc != CGOGUARD_OK)
 			return rc;
 	}
-	int d = cg_live_depth(&g);
+	__asm__("movq %%rsp, %0" : "=r"(sp));
+	int d = cg_live_depth(sp);
 	if (__builtin_expect(d >= CGOGUARD_MAX_DEPTH, 0))
 		return CGOGUARD_EDEPTH;
-	g.depth = d + 1;
-	g.canary = 0;
 	if (fault == NULL) {
 		fault = &cg_scratch;
 		max_frames = 0;
 	}
 	if (max_frames > CGOGUARD_MAX_FRAMES)
 		max_frames = CGOGUARD_MAX_FRAMES;
-	g.out = fault;
-	g.max_frames = max_frames < 0 ? 0 : max_frames;
-	cg_guards[d] = &g;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cg_ndepth = d + 1;
-	if (cg_guarded_invoke(&g, fn, arg)) {
-		/* Resumed by the signal handler, which popped this guard and
-		 * filled *g.out. */
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		g.canary = 0;
-		return CGOGUARD_FAULT;
-	}
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cg_ndepth = d;
-	return CGOGUARD_OK;
+	if (max_frames < 0)
+		max_frames = 0;
+	return cg_guarded_call(fn, arg, fault, (uint64_t)(uint32_t)max_frames << 32 | (uint32_t)(d + 1))
+	           ? CGOGUARD_FAULT
+	           : CGOGUARD_OK;
 }
 
 int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {
@@ -150,8 +139,9 @@ int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {
 }
 
 int cgoguard_depth(void) {
-	int here;
-	return cg_live_depth(&here);
+	uintptr_t sp;
+	__asm__("movq %%rsp, %0" : "=r"(sp));
+	return cg_live_depth(sp);
 }
 
 const char *cgoguard_strerror(int result) {

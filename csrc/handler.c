@@ -243,8 +243,8 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
 }
 
 /*
- * Make the interrupted context continue as if cg_guarded_invoke had just
- * returned 1: callee-saved registers, stack pointer and PC from g. The
+ * Make the interrupted context continue at the guard point's cg_resume,
+ * which returns 1 from cg_guarded_call: callee-saved registers, stack pointer and PC from g. The
  * thread resumes on the guard point's own stack, well above whatever the
  * guarded code used (so an exhausted stack does not matter), at an address
  * with ordinary unwind information, and with the signal mask it had when it

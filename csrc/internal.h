@@ -15,24 +15,29 @@
 #include "layout.h"
 
 /*
- * One open guard. Lives in the frame of the guarded call. jb is written by
- * cg_guarded_invoke and read back by the signal handler to resume there.
+ * One open guard, built by cg_guarded_call in its own frame. The signal
+ * handler reads it to resume the thread there.
  */
 struct cg_guard {
-	uint64_t jb[8];      /* rbx rbp r12 r13 r14 r15 rsp(after return) rip(return address) */
+	uint64_t jb[8];      /* rbx rbp r12 r13 r14 r15, rsp and rip to resume at */
 	uintptr_t canary;    /* (uintptr_t)this ^ CG_CANARY_VALUE while the guard is open */
 	cgoguard_fault *out; /* where the handler records the fault */
-	int32_t depth;
+	int32_t depth;       /* 1 for the outermost */
 	int32_t max_frames;
 };
 
 _Static_assert(offsetof(struct cg_guard, canary) == CG_OFF_CANARY, "layout.h out of date");
+_Static_assert(offsetof(struct cg_guard, out) == CG_OFF_OUT, "layout.h out of date");
+_Static_assert(offsetof(struct cg_guard, depth) == CG_OFF_DEPTH, "layout.h out of date");
+_Static_assert(offsetof(struct cg_guard, max_frames) == CG_OFF_DEPTH + 4, "layout.h out of date");
+_Static_assert(sizeof(struct cg_guard) == CG_FRAME && CG_FRAME % 16 == 8, "layout.h out of date");
 
 enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15, CG_JB_RSP, CG_JB_RIP };
 
-/* Opens g, runs fn(arg), closes g: returns 0; or 1 when the handler resumed
- * the thread there after a fault (sigentry_amd64.S). */
-int cg_guarded_invoke(struct cg_guard *g, void (*fn)(void *), void *arg) __attribute__((returns_twice));
+/* Runs fn(arg) under a new guard at the given depth (1-based); returns 0,
+ * or 1 when the handler resumed the thread after a fault
+ * (sigentry_amd64.S). */
+int cg_guarded_call(void (*fn)(void *), void *arg, cgoguard_fault *out, uint64_t depth_and_frames);
 extern char cg_invoke_ret[];
 
 /* The guard point's floating-point control state, restored after a fault
@@ -77,7 +82,7 @@ int cg_pc_in_go(uintptr_t pc);
  */
 enum {
 	CG_WALK_UNKNOWN,  /* the walk ended early (no unwind info, limit) */
-	CG_WALK_REACHED,  /* reached the guard point's cg_guarded_invoke frame */
+	CG_WALK_REACHED,  /* reached the guard point's cg_guarded_call frame */
 	CG_WALK_GO_FRAME  /* met a Go frame first */
 };
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,

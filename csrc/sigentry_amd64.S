@@ -17,53 +17,78 @@
 	.text
 
 /*
- * int cg_guarded_invoke(struct cg_guard *g, void (*fn)(void *), void *arg)
+ * int cg_guarded_call(void (*fn)(void *), void *arg, cgoguard_fault *out,
+ *                     uint64_t depth_and_frames)
  *
- * Arms guard g (already on the thread's guard stack), calls fn(arg),
- * disarms g and returns 0. Like setjmp it saves
- * the callee-saved registers, the stack pointer and the return address in
- * g; the signal handler resumes a faulting thread from those, so that this
- * function "returns" 1 to its caller (no signal mask is saved: rt_sigreturn
- * restores the interrupted one, so the fast path makes no system call).
- * fn's return address is always cg_invoke_ret, by which the handler's stack
- * walk recognises the frame of a live guard point.
+ * The guard point. Builds the guard record (struct cg_guard) in its own
+ * frame, pushes it on the thread's guard stack at depth_and_frames' low 32
+ * bits (the new depth, 1-based), calls fn(arg), pops it and returns 0.
+ *
+ * The record holds what the signal handler needs to resume the thread here
+ * after a fault: the callee-saved registers, this frame's stack pointer and
+ * the address of cg_resume, which returns 1. No signal mask is saved:
+ * rt_sigreturn restores the interrupted one, so the fast path makes no
+ * system call. fn's return address is always cg_invoke_ret, by which the
+ * handler's stack walk recognises the frame of a live guard point.
  */
-	.globl	cg_guarded_invoke
-	.hidden	cg_guarded_invoke
+	.globl	cg_guarded_call
+	.hidden	cg_guarded_call
 	.globl	cg_invoke_ret
 	.hidden	cg_invoke_ret
-	.type	cg_guarded_invoke, @function
+	.type	cg_guarded_call, @function
 	.p2align 4
-cg_guarded_invoke:
+cg_guarded_call:
 	.cfi_startproc
-	movq	%rbx, 0(%rdi)
-	movq	%rbp, 8(%rdi)
-	movq	%r12, 16(%rdi)
-	movq	%r13, 24(%rdi)
-	movq	%r14, 32(%rdi)
-	movq	%r15, 40(%rdi)
-	leaq	8(%rsp), %rax
-	movq	%rax, 48(%rdi)
-	movq	(%rsp), %rax
-	movq	%rax, 56(%rdi)
+	/* entry rsp is 8 mod 16; CG_FRAME is 8 mod 16: aligned for the call */
+	subq	$CG_FRAME, %rsp
+	.cfi_adjust_cfa_offset CG_FRAME
+	movq	%rbx, 0(%rsp)
+	movq	%rbp, 8(%rsp)
+	movq	%r12, 16(%rsp)
+	movq	%r13, 24(%rsp)
+	movq	%r14, 32(%rsp)
+	movq	%r15, 40(%rsp)
+	movq	%rsp, 48(%rsp)
+	leaq	cg_resume(%rip), %rax
+	movq	%rax, 56(%rsp)
+	movq	%rdx, CG_OFF_OUT(%rsp)
+	movq	%rcx, CG_OFF_DEPTH(%rsp)
+	/* guard stack: cg_guards[depth - 1] = record; cg_ndepth = depth */
+	movl	%ecx, %ecx
+	movq	cg_guards@gottpoff(%rip), %rax
+	movq	%rsp, %fs:-8(%rax,%rcx,8)
+	movq	cg_ndepth@gottpoff(%rip), %rax
+	movl	%ecx, %fs:(%rax)
+	/* the canary last: until it is set the handler ignores the record */
 	movabsq	$CG_CANARY_VALUE, %rax
-	xorq	%rdi, %rax
-	/* the canary last: the handler ignores g until the state is saved */
-	movq	%rax, CG_OFF_CANARY(%rdi)
-	pushq	%rdi
-	.cfi_adjust_cfa_offset 8
-	/* entry rsp was 8 mod 16; the push makes it 0 mod 16 for the call */
-	movq	%rsi, %rax
-	movq	%rdx, %rdi
+	xorq	%rsp, %rax
+	movq	%rax, CG_OFF_CANARY(%rsp)
+	movq	%rdi, %rax
+	movq	%rsi, %rdi
 	call	*%rax
 cg_invoke_ret:
-	popq	%rdi
-	.cfi_adjust_cfa_offset -8
-	movq	$0, CG_OFF_CANARY(%rdi)
+	movl	CG_OFF_DEPTH(%rsp), %ecx
+	decl	%ecx
+	movq	cg_ndepth@gottpoff(%rip), %rax
+	movl	%ecx, %fs:(%rax)
+	movq	$0, CG_OFF_CANARY(%rsp)
+	addq	$CG_FRAME, %rsp
+	.cfi_remember_state
+	.cfi_adjust_cfa_offset -CG_FRAME
 	xorl	%eax, %eax
 	ret
+	.cfi_restore_state
+	/* Entered from the signal handler (cg_resume_at_guard) with rsp at
+	 * the record and the callee-saved registers restored; the handler has
+	 * already popped the guard stack. */
+cg_resume:
+	movq	$0, CG_OFF_CANARY(%rsp)
+	addq	$CG_FRAME, %rsp
+	.cfi_adjust_cfa_offset -CG_FRAME
+	movl	$1, %eax
+	ret
 	.cfi_endproc
-	.size	cg_guarded_invoke, .-cg_guarded_invoke
+	.size	cg_guarded_call, .-cg_guarded_call
 
 	.globl	cg_sigentry
 	.hidden	cg_sigentry

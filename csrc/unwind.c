@@ -66,7 +66,7 @@ int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
 	w.max = max;
 	w.pc = pc;
 	w.lo = sp;
-	/* cg_guarded_invoke's CFA is the guard point's stack pointer */
+	/* fn's CFA is cg_guarded_call's stack pointer, saved in jb */
 	w.hi = guard_sp;
 	w.result = CG_WALK_UNKNOWN;
 	_Unwind_Backtrace(cg_step, &w);
