@@ -26,6 +26,7 @@ static CG_TLS int cg_thread_ready;
 CG_TLS uint32_t cg_thread_mxcsr;
 CG_TLS uint16_t cg_thread_fpucw;
 CG_TLS int cg_thread_tid;
+CG_TLS sigset_t cg_thread_sigmask;
 
 /* A forked child's thread has a new id: prepare it again. */
 static void cg_after_fork_child(void) { cg_thread_ready = 0; }
@@ -75,6 +76,8 @@ static int cg_prepare_thread(void) {
 	__asm__ volatile("stmxcsr %0" : "=m"(cg_thread_mxcsr));
 	__asm__ volatile("fnstcw %0" : "=m"(cg_thread_fpucw));
 	cg_thread_tid = (int)syscall(SYS_gettid);
+	if (pthread_sigmask(SIG_SETMASK, NULL, &cg_thread_sigmask) != 0)
+		return CGOGUARD_EINSTALL;
 	cg_thread_ready = 1;
 	return CGOGUARD_OK;
 }

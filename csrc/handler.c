@@ -247,8 +247,8 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
  * which returns 1 from cg_guarded_call: callee-saved registers, stack pointer and PC from g. The
  * thread resumes on the guard point's own stack, well above whatever the
  * guarded code used (so an exhausted stack does not matter), at an address
- * with ordinary unwind information, and with the signal mask it had when it
- * faulted (rt_sigreturn restores it), which is the mask of the guarded code.
+ * with ordinary unwind information, and with the thread's own signal mask
+ * (rt_sigreturn restores uc_sigmask), not whatever the guarded code blocked.
  */
 static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
 	greg_t *r = uc->uc_mcontext.gregs;
@@ -262,6 +262,7 @@ static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
 	r[REG_RIP] = (greg_t)g->jb[CG_JB_RIP];
 	r[REG_RAX] = 1;
 	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
+	uc->uc_sigmask = cg_thread_sigmask;
 	/* x87 control word and MXCSR are callee-saved: give back the values
 	 * the thread had when it first entered a guard. Empty the x87 register stack the faulting code may have left
 	 * half used. */

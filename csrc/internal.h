@@ -46,6 +46,10 @@ extern CG_TLS uint32_t cg_thread_mxcsr;
 extern CG_TLS uint16_t cg_thread_fpucw;
 /* Cached gettid() of the thread. */
 extern CG_TLS int cg_thread_tid;
+/* The thread's signal mask when it was prepared: what the handler restores
+ * after a fault, whatever the guarded code had blocked (a Go thread's mask
+ * must not be changed by C code). */
+extern CG_TLS sigset_t cg_thread_sigmask;
 
 /* The handler installed with sigaction: an assembly stub that calls
  * cg_dispatch and either returns or tail-jumps to the handler it returns, so

@@ -135,3 +135,22 @@ func TestCrashErrorText(t *testing.T) {
 	}
 	t.Logf("%+v", ce)
 }
+
+// Guarded code that blocks signals and then faults must not leave the
+// thread (a Go thread) with them blocked.
+func TestSignalMaskRestored(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	healthyCall(t, 1) // prepares this thread
+	if payload.SigBlocked(syscall.SIGURG) || payload.SigBlocked(syscall.SIGPROF) {
+		t.Fatal("SIGURG/SIGPROF blocked before the test")
+	}
+	if err := guard.Call(payload.BlockThenFault, nil); !errors.Is(err, guard.ErrCrash) {
+		t.Fatalf("got %v", err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGURG, syscall.SIGPROF, syscall.SIGSEGV, syscall.SIGUSR1} {
+		if payload.SigBlocked(sig) {
+			t.Errorf("%v still blocked after the fault", sig)
+		}
+	}
+}

@@ -190,3 +190,26 @@ void pl_quiet_stderr(int quiet) {
 		pl_saved_stderr = -1;
 	}
 }
+
+// Blocks every signal but the fault signals (with SIGSEGV blocked the
+// kernel would kill the process at the fault, guard or no guard), then
+// faults: the guard must give the thread its own mask back.
+__attribute__((noinline)) void pl_block_then_fault(void *arg) {
+	(void)arg;
+	sigset_t all;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGABRT);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	*(volatile int *)0 = 1;
+}
+
+// Reports whether sig is blocked on the calling thread.
+int pl_sig_blocked(int sig) {
+	sigset_t cur;
+	pthread_sigmask(SIG_SETMASK, NULL, &cur);
+	return sigismember(&cur, sig);
+}

@@ -165,3 +165,9 @@ func ReplacementSeen(sig syscall.Signal) int { return int(C.pl_replacement_seen(
 func NewResultValue(in int) *Result {
 	return &Result{in: C.long(in)}
 }
+
+// BlockThenFault blocks all signals on its thread, then faults.
+var BlockThenFault = unsafe.Pointer(C.pl_block_then_fault)
+
+// SigBlocked reports whether sig is blocked on the calling thread.
+func SigBlocked(sig syscall.Signal) bool { return C.pl_sig_blocked(C.int(sig)) == 1 }

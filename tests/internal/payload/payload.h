@@ -36,6 +36,8 @@ long pl_get_tid(struct pl_result *);
 long pl_sum6(long, long, long, long, long, long);
 long pl_div6(long, long);
 void pl_quiet_stderr(int);
+void pl_block_then_fault(void *);
+int pl_sig_blocked(int sig);
 
 void pl_call_go(void *);
 int pl_replace_handler(int sig, int how);
