@@ -22,7 +22,7 @@
  * gives every thread it creates a 32 KiB one; C threads have none. */
 #define CG_ALTSTACK_SIZE (64 * 1024)
 
-static CG_TLS int cg_thread_ready;
+CG_TLS int cg_thread_ready;
 CG_TLS uint32_t cg_thread_mxcsr;
 CG_TLS uint16_t cg_thread_fpucw;
 CG_TLS int cg_thread_tid;
@@ -83,7 +83,7 @@ static int cg_prepare_thread(void) {
 }
 
 /* Everything the fast path does not: install, repair, thread set-up. */
-static int cg_slow_entry(void) {
+int cg_slow_entry(void) {
 	int rc;
 	if (!__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE) && (rc = cgoguard_install()) != CGOGUARD_OK)
 		return rc;
@@ -97,44 +97,14 @@ static int cg_slow_entry(void) {
 CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
 CG_TLS int cg_ndepth;
 
-/* The number of guards really open around a frame at address here: drops
- * records left by a Go panic that unwound through guarded C frames (see
- * internal.h). */
-static inline int cg_live_depth(uintptr_t here) {
-	int d = cg_ndepth;
-	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= here)
-		d--;
-	return d;
-}
-
 static CG_TLS cgoguard_fault cg_scratch;
 
 int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames) {
-	uintptr_t sp;
-
-	if (fn == NULL)
-		return CGOGUARD_ENULLFN;
-	if (__builtin_expect(!cg_thread_ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
-	                         __atomic_load_n(&cg_handlers_dirty, __ATOMIC_RELAXED), 0)) {
-		int rc = cg_slow_entry();
-		if (rc != CGOGUARD_OK)
-			return rc;
-	}
-	__asm__("movq %%rsp, %0" : "=r"(sp));
-	int d = cg_live_depth(sp);
-	if (__builtin_expect(d >= CGOGUARD_MAX_DEPTH, 0))
-		return CGOGUARD_EDEPTH;
 	if (fault == NULL) {
 		fault = &cg_scratch;
 		max_frames = 0;
 	}
-	if (max_frames > CGOGUARD_MAX_FRAMES)
-		max_frames = CGOGUARD_MAX_FRAMES;
-	if (max_frames < 0)
-		max_frames = 0;
-	return cg_guarded_call(fn, arg, fault, (uint64_t)(uint32_t)max_frames << 32 | (uint32_t)(d + 1))
-	           ? CGOGUARD_FAULT
-	           : CGOGUARD_OK;
+	return cg_call(fn, arg, fault, max_frames);
 }
 
 int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault) {

@@ -68,6 +68,20 @@ void *cg_dispatch(int sig, siginfo_t *info, void *uc);
 extern CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
 extern CG_TLS int cg_ndepth;
 
+/* Set once the calling thread has what a guard needs (guard_point.c). */
+extern CG_TLS int cg_thread_ready;
+int cg_slow_entry(void);
+
+/* The number of guards really open around a frame whose stack pointer is
+ * sp: drops records left by a Go panic that unwound through guarded C
+ * frames (an open guard always lies above any newer frame). */
+static inline int cg_live_depth(uintptr_t sp) {
+	int d = cg_ndepth;
+	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= sp)
+		d--;
+	return d;
+}
+
 /* Installation state (handler.c). */
 extern int cg_installed;      /* atomic: handlers are in place */
 extern int cg_handlers_dirty; /* atomic: someone changed a guarded signal's handler */
@@ -91,5 +105,34 @@ enum {
 };
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
                   uintptr_t sp, uintptr_t guard_sp);
+
+/*
+ * The guarded call: cgoguard_call_frames, inlined where the fast path
+ * matters. fault must not be NULL.
+ */
+static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), void *arg,
+                                                         cgoguard_fault *fault, int max_frames) {
+	uintptr_t sp;
+
+	if (fn == NULL)
+		return CGOGUARD_ENULLFN;
+	if (__builtin_expect(!cg_thread_ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
+	                         __atomic_load_n(&cg_handlers_dirty, __ATOMIC_RELAXED), 0)) {
+		int rc = cg_slow_entry();
+		if (rc != CGOGUARD_OK)
+			return rc;
+	}
+	__asm__("movq %%rsp, %0" : "=r"(sp));
+	int d = cg_live_depth(sp);
+	if (__builtin_expect(d >= CGOGUARD_MAX_DEPTH, 0))
+		return CGOGUARD_EDEPTH;
+	if (max_frames > CGOGUARD_MAX_FRAMES)
+		max_frames = CGOGUARD_MAX_FRAMES;
+	if (max_frames < 0)
+		max_frames = 0;
+	return cg_guarded_call(fn, arg, fault, (uint64_t)(uint32_t)max_frames << 32 | (uint32_t)(d + 1))
+	           ? CGOGUARD_FAULT
+	           : CGOGUARD_OK;
+}
 
 #endif

@@ -25,7 +25,7 @@ static CG_TLS cgoguard_fault cg_thread_fault;
  * is -1 when the pool was exhausted (only the signal is known then).
  */
 int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames) {
-	int rc = cgoguard_call_frames(fn, arg, &cg_thread_fault, max_frames);
+	int rc = cg_call(fn, arg, &cg_thread_fault, max_frames);
 	if (rc != CGOGUARD_FAULT)
 		return rc;
 	int64_t signo = (int64_t)cg_thread_fault.signo << 32;
