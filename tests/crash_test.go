@@ -255,8 +255,8 @@ func TestUnguardedCrashTraceback(t *testing.T) {
 			wantContains(t, what, out, "guarded faults recovered")
 		}
 		r := parseCrashReport(t, out, "SIGSEGV: segmentation violation")
-		if len(r.funcs) == 0 || r.funcs[0] != "pl_null_write" {
-			t.Errorf("%s: innermost frame of the crashing goroutine is not pl_null_write: %q\n%s", what, r.funcs, out)
+		if len(r.funcs) < 3 || r.funcs[0] != "pl_null_write" || r.funcs[1] != "pl_deep_middle" || r.funcs[2] != "pl_deep_outer" {
+			t.Errorf("%s: the crashing goroutine does not start with the three C frames pl_null_write, pl_deep_middle, pl_deep_outer: %q\n%s", what, r.funcs, out)
 		}
 		reports[install] = r
 		if t.Failed() {
@@ -380,6 +380,9 @@ func sleeperRun(t *testing.T, bin string, install bool, send func(pid int, tids 
 			t.Fatalf("want 4 thread ids, got %v\n%s", tids, s)
 		}
 	}
+	if tids[0] != cmd.Process.Pid {
+		t.Errorf("sleeper 0 runs on thread %d, want the main thread %d", tids[0], cmd.Process.Pid)
+	}
 	if err := send(cmd.Process.Pid, tids); err != nil {
 		cmd.Process.Kill()
 		<-done
@@ -400,7 +403,7 @@ func checkSentSignal(t *testing.T, sig syscall.Signal, toThread bool) {
 	bins := crashprog(t)
 	send := func(pid int, tids []int) error {
 		if toThread {
-			return unix.Tgkill(pid, tids[1], sig)
+			return unix.Tgkill(pid, tids[1], sig) // a sleeper on a thread Go created
 		}
 		return syscall.Kill(pid, sig)
 	}
@@ -413,23 +416,46 @@ func checkSentSignal(t *testing.T, sig syscall.Signal, toThread bool) {
 				t.Fatalf("%s: a guarded call took the sent signal as its own fault (%s)\n%s", what, describe(ws), out)
 			}
 			wantExit2(t, what, ws, out)
-			wantContains(t, what, out, name, "PC=", "signal arrived during cgo execution")
-			if toThread {
-				// The thread that got the signal is the one Go reports: a
-				// sleeper in C, with its guard open when installed.
-				r := parseCrashReport(t, out, name)
-				want := []string{"pl_sleep_until"}
-				if install {
-					want = append(want, "cg_guarded_invoke")
+			wantContains(t, what, out, name, "PC=")
+			// The thread that got the signal is the one Go reports. tgkill
+			// picks it: a sleeper blocked in C, inside guard.Call when
+			// installed. kill leaves the choice to the kernel, which gives
+			// the signal to the main thread (sleeper 0) unless that thread
+			// cannot take it just then (it has another signal pending); it
+			// may then land on a thread running Go or the runtime, so there
+			// a miss is only logged.
+			if !strings.Contains(out, "signal arrived during cgo execution") {
+				if toThread {
+					t.Fatalf("%s: output lacks %q\n%s", what, "signal arrived during cgo execution", out)
 				}
-				for _, fn := range want {
-					if !containsString(r.funcs, fn) {
-						t.Errorf("%s: %s not in the crashing goroutine's frames %q\n%s", what, fn, r.funcs, out)
-					}
+				t.Logf("%s: the signal did not land in C code:\n%s", what, firstLines(out, 12))
+				return
+			}
+			r := parseCrashReport(t, out, name)
+			want := []string{"pl_sleep_until"}
+			if install {
+				want = append(want, "github.com/cgoguard/cgoguard/guard.Call")
+			}
+			for _, fn := range want {
+				if containsString(r.funcs, fn) {
+					continue
+				}
+				if toThread {
+					t.Errorf("%s: %s not in the crashing goroutine's frames %q\n%s", what, fn, r.funcs, out)
+				} else {
+					t.Logf("%s: the signal did not land in a sleeper (%s not in %q)", what, fn, r.funcs)
 				}
 			}
 		})
 	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func containsString(list []string, s string) bool {
@@ -447,7 +473,8 @@ func containsString(list []string, s string) bool {
 func TestKillSIGSEGVTgkill(t *testing.T) { checkSentSignal(t, syscall.SIGSEGV, true) }
 
 // TestKillSIGSEGVProcess: the same for SIGSEGV sent to the process with
-// kill (si_code SI_USER), whichever thread gets it.
+// kill (si_code SI_USER), which the kernel normally gives to the main
+// thread, there blocked in a guarded call.
 func TestKillSIGSEGVProcess(t *testing.T) { checkSentSignal(t, syscall.SIGSEGV, false) }
 
 // TestKillSIGABRTTgkill: SIGABRT sent with tgkill by another process to a

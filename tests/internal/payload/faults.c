@@ -213,3 +213,14 @@ int pl_sig_blocked(int sig) {
 	pthread_sigmask(SIG_SETMASK, NULL, &cur);
 	return sigismember(&cur, sig);
 }
+
+// A NULL write two C calls deep, for tracebacks with several C frames.
+__attribute__((noinline)) void pl_deep_middle(void *arg) {
+	pl_null_write(arg);
+	__asm__ volatile("" ::: "memory"); /* a call, not a tail jump */
+}
+
+__attribute__((noinline)) void pl_deep_outer(void *arg) {
+	pl_deep_middle(arg);
+	__asm__ volatile("" ::: "memory");
+}

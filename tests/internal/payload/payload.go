@@ -124,6 +124,10 @@ func RawEmpty(arg unsafe.Pointer) { C.pl_empty(arg) }
 // RawNullWrite faults in C with no guard: the process dies as Go decides.
 func RawNullWrite() { C.pl_null_write(nil) }
 
+// RawNullWriteDeep faults like RawNullWrite, three C frames deep
+// (pl_deep_outer, pl_deep_middle, pl_null_write).
+func RawNullWriteDeep() { C.pl_deep_outer(nil) }
+
 // QuietStderr redirects fd 2 to /dev/null (true) or back (false).
 func QuietStderr(quiet bool) {
 	q := C.int(0)

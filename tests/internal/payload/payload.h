@@ -36,6 +36,7 @@ long pl_get_tid(struct pl_result *);
 long pl_sum6(long, long, long, long, long, long);
 long pl_div6(long, long);
 void pl_quiet_stderr(int);
+void pl_deep_outer(void *);
 void pl_block_then_fault(void *);
 int pl_sig_blocked(int sig);
 
