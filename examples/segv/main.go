@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Command segv calls a buggy C "library" under cgoguard: each crash comes
 // back as an error and the program carries on.
 //
