@@ -11,9 +11,9 @@
  * handlers (the Go runtime calls sigaction there), so they are
  * async-signal-safe.
  *
- * Not seen: raw rt_sigaction system calls and libraries that bind to glibc's
- * symbols directly (dlopen with RTLD_DEEPBIND); cgoguard_verify_handlers
- * checks the kernel's table for those.
+ * Not seen: raw rt_sigaction system calls, sigset(), and libraries that bind
+ * to glibc's symbols directly (dlopen with RTLD_DEEPBIND);
+ * cgoguard_verify_handlers checks the kernel's table for those.
  */
 #if defined(__x86_64__) && defined(__linux__)
 #define _GNU_SOURCE
@@ -72,8 +72,17 @@ __sighandler_t bsd_signal(int sig, __sighandler_t handler) {
 	return cg_signal_with(sig, handler, SA_RESTART, 1);
 }
 
+__sighandler_t ssignal(int sig, __sighandler_t handler) {
+	return cg_signal_with(sig, handler, SA_RESTART, 1);
+}
+
 /* System V semantics: one-shot, not blocked while running, no restart. */
 __sighandler_t sysv_signal(int sig, __sighandler_t handler) {
+	return cg_signal_with(sig, handler, SA_RESETHAND | SA_NODEFER, 0);
+}
+
+/* What signal() compiles to under strict X/Open (glibc's <signal.h>). */
+__sighandler_t __sysv_signal(int sig, __sighandler_t handler) {
 	return cg_signal_with(sig, handler, SA_RESETHAND | SA_NODEFER, 0);
 }
 

@@ -87,11 +87,11 @@ const char *cgoguard_strerror(int result);
 /*
  * Handler replacement. Another library may install its own handler for a
  * guarded signal after cgoguard did. Calls through sigaction(), signal(),
- * bsd_signal() and sysv_signal() are noticed when they happen, and the next
- * cgoguard_call puts cgoguard's handler back in front (chaining to the new
- * one). cgoguard_verify_handlers checks the kernel's table now, which also
- * catches raw rt_sigaction system calls; it returns how many it repaired, or
- * a negative result code.
+ * bsd_signal(), ssignal(), sysv_signal() and __sysv_signal() are noticed
+ * when they happen, and the next cgoguard_call puts cgoguard's handler back
+ * in front (chaining to the new one). cgoguard_verify_handlers checks the
+ * kernel's table now, which also catches raw rt_sigaction system calls and
+ * sigset(); it returns how many it repaired, or a negative result code.
  */
 int cgoguard_verify_handlers(void);
 uint64_t cgoguard_handler_repairs(void);
