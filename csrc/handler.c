@@ -209,8 +209,7 @@ static int cg_fault_is_ours(int sig, const siginfo_t *info, const ucontext_t *uc
  * fails these checks once its memory has been reused. */
 static int cg_guard_live(const struct cg_guard *g, const ucontext_t *uc) {
 	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	return g->canary == ((uintptr_t)g ^ (uintptr_t)CG_CANARY_VALUE) && (uintptr_t)g > sp &&
-	       (uintptr_t)g->jb[CG_JB_RSP] > sp;
+	return g->canary == ((uintptr_t)g ^ (uintptr_t)CG_CANARY_VALUE) && (uintptr_t)g > sp;
 }
 
 static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *info,
@@ -258,8 +257,8 @@ static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
 	r[REG_R13] = (greg_t)g->jb[CG_JB_R13];
 	r[REG_R14] = (greg_t)g->jb[CG_JB_R14];
 	r[REG_R15] = (greg_t)g->jb[CG_JB_R15];
-	r[REG_RSP] = (greg_t)g->jb[CG_JB_RSP];
-	r[REG_RIP] = (greg_t)g->jb[CG_JB_RIP];
+	r[REG_RSP] = (greg_t)(uintptr_t)g;
+	r[REG_RIP] = (greg_t)(uintptr_t)cg_resume;
 	r[REG_RAX] = 1;
 	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
 	uc->uc_sigmask = cg_thread_sigmask;
@@ -342,7 +341,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 		int walk = cg_walk_stack(g->out->frames, g->max_frames, &n,
 		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
 		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
-		                         (uintptr_t)g->jb[CG_JB_RSP]);
+		                         (uintptr_t)g);
 		if (walk != CG_WALK_GO_FRAME) {
 			/* Pop first: a fault in the resumed code must not come
 			 * back to this guard. */

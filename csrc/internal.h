@@ -15,11 +15,12 @@
 #include "layout.h"
 
 /*
- * One open guard, built by cg_guarded_call in its own frame. The signal
- * handler reads it to resume the thread there.
+ * One open guard, built by cg_guarded_call at the bottom of its own frame:
+ * the handler resumes the thread at cg_resume with the stack pointer at the
+ * record and the callee-saved registers from jb.
  */
 struct cg_guard {
-	uint64_t jb[8];      /* rbx rbp r12 r13 r14 r15, rsp and rip to resume at */
+	uint64_t jb[6];      /* rbx rbp r12 r13 r14 r15 */
 	uintptr_t canary;    /* (uintptr_t)this ^ CG_CANARY_VALUE while the guard is open */
 	cgoguard_fault *out; /* where the handler records the fault */
 	int32_t depth;       /* 1 for the outermost */
@@ -32,13 +33,13 @@ _Static_assert(offsetof(struct cg_guard, depth) == CG_OFF_DEPTH, "layout.h out o
 _Static_assert(offsetof(struct cg_guard, max_frames) == CG_OFF_DEPTH + 4, "layout.h out of date");
 _Static_assert(sizeof(struct cg_guard) == CG_FRAME && CG_FRAME % 16 == 8, "layout.h out of date");
 
-enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15, CG_JB_RSP, CG_JB_RIP };
+enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15 };
 
 /* Runs fn(arg) under a new guard at the given depth (1-based); returns 0,
  * or 1 when the handler resumed the thread after a fault
  * (sigentry_amd64.S). */
 int cg_guarded_call(void (*fn)(void *), void *arg, cgoguard_fault *out, uint64_t depth_and_frames);
-extern char cg_invoke_ret[];
+extern char cg_invoke_ret[], cg_resume[];
 
 /* The guard point's floating-point control state, restored after a fault
  * (the ABI makes it callee-saved); taken per thread when it is prepared. */
@@ -134,5 +135,9 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 	           ? CGOGUARD_FAULT
 	           : CGOGUARD_OK;
 }
+
+/* Fault hand-over to the Go package (report_pool.c). */
+extern CG_TLS cgoguard_fault cg_thread_fault;
+int64_t cgoguard_pool_publish(void);
 
 #endif

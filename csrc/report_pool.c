@@ -16,7 +16,7 @@ static struct {
 } cg_pool[CG_POOL_SIZE];
 static unsigned cg_pool_next;
 
-static CG_TLS cgoguard_fault cg_thread_fault;
+CG_TLS cgoguard_fault cg_thread_fault;
 
 /*
  * Runs fn(arg) under a guard. Returns 0, a negative CGOGUARD_E* code, or for
@@ -26,8 +26,12 @@ static CG_TLS cgoguard_fault cg_thread_fault;
  */
 int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames) {
 	int rc = cg_call(fn, arg, &cg_thread_fault, max_frames);
-	if (rc != CGOGUARD_FAULT)
-		return rc;
+	return rc == CGOGUARD_FAULT ? cgoguard_pool_publish() : rc;
+}
+
+/* Moves the calling thread's last fault (cg_thread_fault) into the pool;
+ * returns what cgoguard_pool_call returns for a fault. */
+int64_t cgoguard_pool_publish(void) {
 	int64_t signo = (int64_t)cg_thread_fault.signo << 32;
 	for (int i = 0; i < CG_POOL_SIZE; i++) {
 		unsigned s = __atomic_fetch_add(&cg_pool_next, 1, __ATOMIC_RELAXED) % CG_POOL_SIZE;

@@ -25,8 +25,9 @@
  * bits (the new depth, 1-based), calls fn(arg), pops it and returns 0.
  *
  * The record holds what the signal handler needs to resume the thread here
- * after a fault: the callee-saved registers, this frame's stack pointer and
- * the address of cg_resume, which returns 1. No signal mask is saved:
+ * after a fault: the callee-saved registers. The handler resumes at
+ * cg_resume, which returns 1, with the stack pointer at the record (it lies
+ * at the bottom of this frame). No signal mask is saved:
  * rt_sigreturn restores the interrupted one, so the fast path makes no
  * system call. fn's return address is always cg_invoke_ret, by which the
  * handler's stack walk recognises the frame of a live guard point.
@@ -48,9 +49,6 @@ cg_guarded_call:
 	movq	%r13, 24(%rsp)
 	movq	%r14, 32(%rsp)
 	movq	%r15, 40(%rsp)
-	movq	%rsp, 48(%rsp)
-	leaq	cg_resume(%rip), %rax
-	movq	%rax, 56(%rsp)
 	movq	%rdx, CG_OFF_OUT(%rsp)
 	movq	%rcx, CG_OFF_DEPTH(%rsp)
 	/* guard stack: cg_guards[depth - 1] = record; cg_ndepth = depth */
@@ -59,7 +57,7 @@ cg_guarded_call:
 	movq	%rsp, %fs:-8(%rax,%rcx,8)
 	movq	cg_ndepth@gottpoff(%rip), %rax
 	movl	%ecx, %fs:(%rax)
-	/* the canary last: until it is set the handler ignores the record */
+	/* the canary once the record is complete */
 	movabsq	$CG_CANARY_VALUE, %rax
 	xorq	%rsp, %rax
 	movq	%rax, CG_OFF_CANARY(%rsp)
@@ -71,7 +69,7 @@ cg_invoke_ret:
 	decl	%ecx
 	movq	cg_ndepth@gottpoff(%rip), %rax
 	movl	%ecx, %fs:(%rax)
-	movq	$0, CG_OFF_CANARY(%rsp)
+	/* the canary is not cleared: once popped, the record is not looked at */
 	addq	$CG_FRAME, %rsp
 	.cfi_remember_state
 	.cfi_adjust_cfa_offset -CG_FRAME
@@ -81,8 +79,9 @@ cg_invoke_ret:
 	/* Entered from the signal handler (cg_resume_at_guard) with rsp at
 	 * the record and the callee-saved registers restored; the handler has
 	 * already popped the guard stack. */
+	.globl	cg_resume
+	.hidden	cg_resume
 cg_resume:
-	movq	$0, CG_OFF_CANARY(%rsp)
 	addq	$CG_FRAME, %rsp
 	.cfi_adjust_cfa_offset -CG_FRAME
 	movl	$1, %eax

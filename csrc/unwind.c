@@ -66,7 +66,7 @@ int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
 	w.max = max;
 	w.pc = pc;
 	w.lo = sp;
-	/* fn's CFA is cg_guarded_call's stack pointer, saved in jb */
+	/* fn's CFA is cg_guarded_call's stack pointer: the record's address */
 	w.hi = guard_sp;
 	w.result = CG_WALK_UNKNOWN;
 	_Unwind_Backtrace(cg_step, &w);

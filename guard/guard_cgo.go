@@ -4,18 +4,18 @@ package guard
 
 /*
 #include <stdint.h>
-#include "../include/cgoguard.h"
+#include "../csrc/internal.h"
 
-int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames);
-
-// fn as an integer: it is a C function pointer, never a Go pointer, so cgo
-// need not check it.
-static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
-	return cgoguard_pool_call((void (*)(void *))fn, arg, max_frames);
-}
 const cgoguard_fault *cgoguard_pool_get(int slot);
 void cgoguard_pool_release(int slot);
-void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
+
+// The guarded call, inlined into cgo's wrapper for it, so that a guarded
+// call costs one C call more than a raw one. fn is an integer: it is a C
+// function pointer, never a Go pointer, so cgo need not check it.
+static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
+	int rc = cg_call((void (*)(void *))fn, arg, &cg_thread_fault, max_frames);
+	return rc == CGOGUARD_FAULT ? cgoguard_pool_publish() : rc;
+}
 
 // Calls a C function of up to six integer or pointer arguments returning an
 // integer or pointer. The function is called through a variadic prototype:
@@ -42,7 +42,7 @@ static struct cg_ret6 cg_pool_call6(uintptr_t fn, uintptr_t a0, uintptr_t a1, ui
                                     uintptr_t a3, uintptr_t a4, uintptr_t a5, int max_frames) {
 	struct cg_args6 c = {fn, {a0, a1, a2, a3, a4, a5}, 0};
 	struct cg_ret6 r;
-	r.rc = cgoguard_pool_call(cg_call6, &c, max_frames);
+	r.rc = cg_pool_call((uintptr_t)cg_call6, &c, max_frames);
 	r.ret = c.ret;
 	return r;
 }
