@@ -127,6 +127,11 @@ const char *cgoguard_strerror(int result) {
 	case CGOGUARD_EINSTALL: return "could not install signal handlers";
 	case CGOGUARD_EALTSTACK: return "could not set up an alternate signal stack for this thread";
 	case CGOGUARD_ELINKMODE: return "C code is linked inside the Go text segment (internal linking); build with external linking";
+	case CGOGUARD_TIMEOUT: return "the deadline passed; the call was interrupted";
+	case CGOGUARD_CANCELED: return "the call was cancelled and interrupted";
+	case CGOGUARD_ESIGNAL: return "the timeout signal cannot be used";
+	case CGOGUARD_EWATCHDOG: return "could not start the watchdog thread";
+	case CGOGUARD_ENESTEDDEADLINE: return "a call with a deadline inside another call with a deadline on the same thread";
 	}
 	return "unknown result";
 }

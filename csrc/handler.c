@@ -28,11 +28,14 @@ int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 	return __sigaction(sig, act, old);
 }
 
-static const int cg_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-#define CG_NSIG ((int)(sizeof cg_signals / sizeof cg_signals[0]))
+/* The fault signals, then the timeout signal once deadlines are in use. */
+static int cg_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0};
+#define CG_NFAULTSIG 5
+static int cg_nsig = CG_NFAULTSIG; /* atomic */
 
 int cg_is_guarded_signal(int sig) {
-	for (int i = 0; i < CG_NSIG; i++)
+	int n = __atomic_load_n(&cg_nsig, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < n; i++)
 		if (cg_signals[i] == sig)
 			return 1;
 	return 0;
@@ -57,6 +60,7 @@ int cg_handlers_dirty;
 static pthread_mutex_t cg_install_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t cg_repairs;
 static uint64_t cg_recoveries;
+static uint64_t cg_interrupts;
 
 /* Set while this thread runs a replacement handler we called, so that when
  * that handler chains back to cgoguard (it saw us as its predecessor) the
@@ -77,6 +81,7 @@ int cg_pc_in_go(uintptr_t pc) {
 
 uint64_t cgoguard_handler_repairs(void) { return __atomic_load_n(&cg_repairs, __ATOMIC_RELAXED); }
 uint64_t cgoguard_recovered(void) { return __atomic_load_n(&cg_recoveries, __ATOMIC_RELAXED); }
+uint64_t cgoguard_interrupted(void) { return __atomic_load_n(&cg_interrupts, __ATOMIC_RELAXED); }
 
 static uintptr_t cg_handler_of(const struct sigaction *sa) {
 	return (sa->sa_flags & SA_SIGINFO) ? (uintptr_t)sa->sa_sigaction : (uintptr_t)sa->sa_handler;
@@ -121,14 +126,14 @@ int cgoguard_install(void) {
 	pthread_mutex_lock(&cg_install_mu);
 	int rc = CGOGUARD_OK;
 	if (!__atomic_load_n(&cg_installed, __ATOMIC_RELAXED)) {
-		struct sigaction saved[CG_NSIG];
+		struct sigaction saved[CG_NFAULTSIG];
 		int i;
-		for (i = 0; i < CG_NSIG; i++) {
+		for (i = 0; i < CG_NFAULTSIG; i++) {
 			cg_libc_sigaction(cg_signals[i], NULL, &saved[i]);
 			if (cg_take_signal(cg_signals[i], 1) != 0)
 				break;
 		}
-		if (i < CG_NSIG) {
+		if (i < CG_NFAULTSIG) {
 			while (--i >= 0)
 				cg_libc_sigaction(cg_signals[i], &saved[i], NULL);
 			rc = CGOGUARD_EINSTALL;
@@ -155,7 +160,7 @@ int cg_repair_handlers(void) {
 	int n = 0, rc = 0;
 	pthread_mutex_lock(&cg_install_mu);
 	__atomic_store_n(&cg_handlers_dirty, 0, __ATOMIC_RELAXED);
-	for (int i = 0; i < CG_NSIG; i++) {
+	for (int i = 0; i < __atomic_load_n(&cg_nsig, __ATOMIC_ACQUIRE); i++) {
 		if (!cg_needs_repair(cg_signals[i]))
 			continue;
 		if (cg_take_signal(cg_signals[i], 0) != 0)
@@ -167,6 +172,18 @@ int cg_repair_handlers(void) {
 	if (n)
 		__atomic_fetch_add(&cg_repairs, (uint64_t)n, __ATOMIC_RELAXED);
 	return rc ? rc : n;
+}
+
+/* Puts our handler on the timeout signal, chaining to the one it had. */
+int cg_install_timeout_signal(int sig) {
+	pthread_mutex_lock(&cg_install_mu);
+	int rc = cg_take_signal(sig, 1);
+	if (rc == 0) {
+		cg_signals[CG_NFAULTSIG] = sig;
+		__atomic_store_n(&cg_nsig, CG_NFAULTSIG + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&cg_install_mu);
+	return rc;
 }
 
 int cgoguard_verify_handlers(void) {
@@ -228,6 +245,7 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
 	for (int i = 0; i < CGOGUARD_NREGS; i++)
 		f->regs[i] = (uint64_t)r[i];
 	f->depth = g->depth;
+	f->interrupt = CGOGUARD_NOT_INTERRUPTED;
 	f->time_ns = 0;
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		f->time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -249,7 +267,7 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
  * with ordinary unwind information, and with the thread's own signal mask
  * (rt_sigreturn restores uc_sigmask), not whatever the guarded code blocked.
  */
-static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
+static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc, int result) {
 	greg_t *r = uc->uc_mcontext.gregs;
 	r[REG_RBX] = (greg_t)g->jb[CG_JB_RBX];
 	r[REG_RBP] = (greg_t)g->jb[CG_JB_RBP];
@@ -259,7 +277,7 @@ static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc) {
 	r[REG_R15] = (greg_t)g->jb[CG_JB_R15];
 	r[REG_RSP] = (greg_t)(uintptr_t)g;
 	r[REG_RIP] = (greg_t)(uintptr_t)cg_resume;
-	r[REG_RAX] = 1;
+	r[REG_RAX] = result;
 	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
 	uc->uc_sigmask = cg_thread_sigmask;
 	/* x87 control word and MXCSR are callee-saved: give back the values
@@ -320,9 +338,106 @@ static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
 	return NULL;
 }
 
+/*
+ * System calls at which a thread may be stopped without a grace period:
+ * the ones that block. The allocator's own (brk, mmap, munmap, madvise,
+ * mprotect) are not among them: glibc makes them holding an arena lock.
+ */
+static int cg_blocking_syscall(long nr) {
+	switch (nr) {
+	case SYS_read: case SYS_write: case SYS_pread64: case SYS_pwrite64: case SYS_readv:
+	case SYS_writev: case SYS_preadv: case SYS_pwritev: case SYS_poll: case SYS_ppoll:
+	case SYS_select: case SYS_pselect6: case SYS_epoll_wait: case SYS_epoll_pwait:
+	case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_accept:
+	case SYS_accept4: case SYS_connect: case SYS_sendto: case SYS_recvfrom: case SYS_sendmsg:
+	case SYS_recvmsg: case SYS_sendmmsg: case SYS_recvmmsg: case SYS_wait4: case SYS_waitid:
+	case SYS_pause: case SYS_rt_sigsuspend: case SYS_rt_sigtimedwait: case SYS_msgrcv:
+	case SYS_msgsnd: case SYS_semop: case SYS_semtimedop: case SYS_flock: case SYS_fcntl:
+	case SYS_io_getevents: case SYS_mq_timedreceive: case SYS_mq_timedsend: case SYS_openat:
+	case SYS_open:
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Was the thread stopped in a blocking system call? On x86-64 a signal that
+ * interrupts one leaves either RIP back on the syscall instruction (0f 05)
+ * with RAX the call number, to restart it, or RIP just after it with RAX
+ * -EINTR. A thread about to execute the instruction looks like the first.
+ */
+static int cg_in_blocking_syscall(const ucontext_t *uc) {
+	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	long rax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	if (rip < 4096)
+		return 0;
+	if (*(const uint16_t *)rip == 0x050f)
+		return cg_blocking_syscall(rax);
+	/* rip - 2 on the same page as rip, or the page before is code too
+	 * (the instruction at rip - 2 would straddle it) */
+	if ((rip & 0xfff) >= 2 && *(const uint16_t *)(rip - 2) == 0x050f)
+		return rax == -EINTR;
+	return 0;
+}
+
+/*
+ * The timeout signal, sent by the watchdog for call generation tag. Unwinds
+ * the call when its thread is in a blocking system call, or anywhere once
+ * its grace period is over; otherwise returns and lets it run (the
+ * watchdog signals again). A signal for a call that already ended, or that
+ * finds the thread in Go code (a callback), changes nothing.
+ */
+static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
+	struct cg_slot *s = cg_thread_slot;
+	uint64_t tag = (uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_GEN_MASK;
+	if (s == NULL)
+		return;
+	uint64_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+	if (gen != tag || __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE) == 0)
+		return; /* stale */
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	if (cg_pc_in_go(pc))
+		return;
+	int d = s->armed_depth;
+	if (d < 1 || d > cg_ndepth)
+		return;
+	struct cg_guard *g = cg_guards[d - 1];
+	if (!cg_guard_live(g, uc))
+		return;
+	int in_syscall = cg_in_blocking_syscall(uc);
+	if (!in_syscall && __atomic_load_n(&s->force_gen, __ATOMIC_ACQUIRE) != gen)
+		return;
+	int n = 0;
+	int walk = cg_walk_stack(g->out->frames, g->max_frames, &n, pc, sp, (uintptr_t)g);
+	if (walk == CG_WALK_GO_FRAME)
+		return;
+	cg_ndepth = d - 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	g->out->nframes = n;
+	cg_record(g, walk, sig, info, uc);
+	g->out->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
+	int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
+	cg_resume_at_guard(g, uc, cancelled ? CGOGUARD_CANCELED : CGOGUARD_TIMEOUT);
+	__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
+}
+
 void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int saved_errno = errno;
 	ucontext_t *uc = ucv;
+	if (sig == cg_signals[CG_NFAULTSIG]) {
+		/* The timeout signal. Ours when the watchdog sent it: queued
+		 * by this process, with our tag. */
+		if (info->si_code == SI_QUEUE && info->si_pid == (pid_t)syscall(SYS_getpid) &&
+		    ((uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_MASK) == CG_TAG_MAGIC) {
+			cg_interrupt(sig, info, uc);
+			errno = saved_errno;
+			return NULL;
+		}
+		void *next = cg_pass_on(sig, info, ucv);
+		errno = saved_errno;
+		return next;
+	}
 	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
 	int d = cg_ndepth;
 	/* Records below the faulting stack pointer belong to frames that are
@@ -349,7 +464,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			g->out->nframes = n;
 			cg_record(g, walk, sig, info, uc);
-			cg_resume_at_guard(g, uc);
+			cg_resume_at_guard(g, uc, CGOGUARD_FAULT);
 			__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
 			errno = saved_errno;
 			return NULL;

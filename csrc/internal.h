@@ -131,9 +131,67 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 		max_frames = CGOGUARD_MAX_FRAMES;
 	if (max_frames < 0)
 		max_frames = 0;
-	return cg_guarded_call(fn, arg, fault, (uint64_t)(uint32_t)max_frames << 32 | (uint32_t)(d + 1))
-	           ? CGOGUARD_FAULT
-	           : CGOGUARD_OK;
+	/* 0, or what the handler made cg_resume return: CGOGUARD_FAULT,
+	 * CGOGUARD_TIMEOUT or CGOGUARD_CANCELED */
+	return cg_guarded_call(fn, arg, fault, (uint64_t)(uint32_t)max_frames << 32 | (uint32_t)(d + 1));
+}
+
+/* ---- deadlines (deadline.c) ---- */
+
+/* A thread's deadline slot: the watchdog's view of the call it runs. */
+struct cg_slot {
+	struct cg_slot *next; /* the watchdog's list, under its mutex */
+	int tid;
+	int armed_depth;      /* depth of the guard the deadline belongs to */
+	uint64_t gen;         /* the live call (atomic; written by the owner) */
+	uint64_t deadline;    /* CLOCK_MONOTONIC ns; 0 when no call is armed (atomic) */
+	int64_t grace;        /* ns; negative: never force (atomic) */
+	uint64_t cancel_gen;  /* == gen when that call was cancelled (atomic) */
+	uint64_t force_gen;   /* == gen once its grace period ended (atomic) */
+	uint64_t fired_gen;   /* watchdog only: the call it has signalled */
+	uint64_t fired_at;    /* watchdog only: when it first did */
+};
+
+/* The timeout signal's si_value: a marker and the call's generation. */
+#define CG_TAG_MAGIC 0x6367000000000000ULL
+#define CG_TAG_MASK 0xffff000000000000ULL
+#define CG_TAG_GEN_MASK 0x0000ffffffffffffULL
+
+extern CG_TLS struct cg_slot *cg_thread_slot;
+uint64_t cg_now_ns(void);
+int cg_call_deadline_slow(void);
+int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
+           cgoguard_cancel *cancel);
+void cg_disarm(struct cg_slot *s, cgoguard_cancel *cancel);
+int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
+
+/* cg_call with a deadline (timeout_ns > 0) and/or a cancellation token. */
+static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault,
+                                   int max_frames, int64_t timeout_ns, int64_t grace_ns,
+                                   cgoguard_cancel *cancel) {
+	uintptr_t sp;
+	if (fn == NULL)
+		return CGOGUARD_ENULLFN;
+	struct cg_slot *s = cg_thread_slot;
+	if (__builtin_expect(s == NULL, 0)) {
+		int rc = cg_call_deadline_slow();
+		if (rc != CGOGUARD_OK)
+			return rc;
+		s = cg_thread_slot;
+	}
+	/* One deadline per thread at a time: a nested call with its own
+	 * deadline inside a call that has one is refused. */
+	if (__atomic_load_n(&s->deadline, __ATOMIC_RELAXED) != 0)
+		return CGOGUARD_ENESTEDDEADLINE;
+	__asm__("movq %%rsp, %0" : "=r"(sp));
+	int d = cg_live_depth(sp);
+	if (d >= CGOGUARD_MAX_DEPTH)
+		return CGOGUARD_EDEPTH;
+	int rc = cg_arm(s, (s->gen + 1) & CG_TAG_GEN_MASK, timeout_ns, grace_ns, d + 1, cancel);
+	if (rc == CGOGUARD_OK)
+		rc = cg_call(fn, arg, fault, max_frames);
+	cg_disarm(s, cancel);
+	return rc;
 }
 
 /* Fault hand-over to the Go package (report_pool.c). */

@@ -22,11 +22,12 @@
  *
  * The guard point. Builds the guard record (struct cg_guard) in its own
  * frame, pushes it on the thread's guard stack at depth_and_frames' low 32
- * bits (the new depth, 1-based), calls fn(arg), pops it and returns 0.
+ * bits (the new depth, 1-based), calls fn(arg), pops it and returns 0 (or
+ * 1 after a fault, 2 after an interrupt, through cg_resume).
  *
  * The record holds what the signal handler needs to resume the thread here
  * after a fault: the callee-saved registers. The handler resumes at
- * cg_resume, which returns 1, with the stack pointer at the record (it lies
+ * cg_resume, which returns the handler's result, with the stack pointer at the record (it lies
  * at the bottom of this frame). No signal mask is saved:
  * rt_sigreturn restores the interrupted one, so the fast path makes no
  * system call. fn's return address is always cg_invoke_ret, by which the
@@ -77,14 +78,14 @@ cg_invoke_ret:
 	ret
 	.cfi_restore_state
 	/* Entered from the signal handler (cg_resume_at_guard) with rsp at
-	 * the record and the callee-saved registers restored; the handler has
-	 * already popped the guard stack. */
+	 * the record, the callee-saved registers restored and the result (1
+	 * for a fault, 2 for an interrupt) in rax; the handler has already
+	 * popped the guard stack. */
 	.globl	cg_resume
 	.hidden	cg_resume
 cg_resume:
 	addq	$CG_FRAME, %rsp
 	.cfi_adjust_cfa_offset -CG_FRAME
-	movl	$1, %eax
 	ret
 	.cfi_endproc
 	.size	cg_guarded_call, .-cg_guarded_call

@@ -40,7 +40,9 @@ static _Unwind_Reason_Code cg_step(struct _Unwind_Context *ctx, void *p) {
 			return _URC_NO_REASON;
 		w->started = 1;
 	} else {
-		if (ip == (uintptr_t)cg_invoke_ret) {
+		/* The guard point's frame: its CFA lies just above the record.
+		 * Frames of guards nested inside it are walked through. */
+		if (ip == (uintptr_t)cg_invoke_ret && cfa == w->hi + CG_FRAME + 8) {
 			w->result = CG_WALK_REACHED;
 			return _URC_END_OF_STACK;
 		}

@@ -35,7 +35,19 @@ enum {
 	CGOGUARD_EUNSUPPORTED = -3,/* not x86-64 Linux */
 	CGOGUARD_EINSTALL = -4,    /* sigaction failed while installing handlers */
 	CGOGUARD_EALTSTACK = -5,   /* no alternate signal stack, and none could be made */
-	CGOGUARD_ELINKMODE = -6    /* C code lies inside the Go text range (internal linking) */
+	CGOGUARD_ELINKMODE = -6,   /* C code lies inside the Go text range (internal linking) */
+	CGOGUARD_TIMEOUT = 2,      /* the deadline passed; the call was interrupted */
+	CGOGUARD_CANCELED = 3,     /* cgoguard_cancel_request; the call was interrupted */
+	CGOGUARD_ESIGNAL = -7,     /* the timeout signal cannot be used (see cgoguard_set_timeout_signal) */
+	CGOGUARD_EWATCHDOG = -8,   /* the watchdog thread could not be started */
+	CGOGUARD_ENESTEDDEADLINE = -9 /* a call with a deadline inside another one on the same thread */
+};
+
+/* How an interrupted call was stopped (cgoguard_fault.interrupt). */
+enum {
+	CGOGUARD_NOT_INTERRUPTED = 0, /* a fault, not an interrupt */
+	CGOGUARD_IN_SYSCALL = 1,      /* blocked in (or entering) a system call */
+	CGOGUARD_FORCED = 2           /* running user code; stopped when the grace period ended */
 };
 
 /* Registers of the faulting thread, in glibc's REG_* order (sys/ucontext.h). */
@@ -53,6 +65,8 @@ typedef struct cgoguard_fault {
 	uint64_t regs[CGOGUARD_NREGS];
 	int32_t depth;       /* 1 for the outermost guard */
 	int32_t nframes;     /* entries used in frames */
+	int32_t interrupt;   /* CGOGUARD_NOT_INTERRUPTED, _IN_SYSCALL or _FORCED */
+	int32_t reserved;
 	/* frames[0] is pc; later entries are return addresses (subtract 1 to
 	 * symbolize the call instruction). Ends at the guarded function. */
 	uint64_t frames[CGOGUARD_MAX_FRAMES];
@@ -78,6 +92,49 @@ int cgoguard_call(void (*fn)(void *), void *arg, cgoguard_fault *fault);
 int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault,
                          int max_frames);
 
+/*
+ * Deadlines and cancellation.
+ *
+ * cgoguard_call_deadline is cgoguard_call with a deadline timeout_ns from
+ * now (0: none) and an optional cancellation token. When the deadline
+ * passes, or cgoguard_cancel_request is called on the token, a watchdog
+ * thread sends the timeout signal to the one thread running the call:
+ *  - blocked in (or entering) a system call: the call is unwound at once;
+ *  - running user code: the thread is left running until it enters a system
+ *    call (where it holds no user-space lock, usually) and is signalled again
+ *    until then; after grace_ns it is unwound wherever it stands (grace_ns 0:
+ *    at once; negative: never).
+ * The result is CGOGUARD_TIMEOUT or CGOGUARD_CANCELED with *fault describing
+ * where the thread was (signo is the timeout signal). What an interrupted
+ * call leaves behind is what a fault leaves behind; see the README.
+ */
+#define CGOGUARD_DEFAULT_GRACE_NS 200000000LL /* 200 ms */
+
+typedef struct cgoguard_cancel {
+	void *slot;         /* internal: the thread running the call */
+	uint64_t gen;       /* internal: which call */
+	int32_t requested;  /* set by cgoguard_cancel_request */
+	int32_t reserved;
+} cgoguard_cancel;
+
+/* Zeroes a token; one token serves one call at a time. */
+void cgoguard_cancel_init(cgoguard_cancel *c);
+/* Interrupts the call using c, now or as soon as it starts. Safe from any
+ * thread (not from a signal handler). */
+void cgoguard_cancel_request(cgoguard_cancel *c);
+
+int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
+                           int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel);
+
+/* The signal used to interrupt calls: by default SIGRTMIN+3. May be changed
+ * before the first call with a deadline, to a real-time signal (SIGRTMIN
+ * and above, as glibc counts them) or SIGUSR1/SIGUSR2; returns
+ * CGOGUARD_ESIGNAL otherwise or once it is in use. Instances of it that
+ * cgoguard did not send for a live call are passed to the handler that was
+ * installed before. */
+int cgoguard_set_timeout_signal(int sig);
+int cgoguard_timeout_signal(void);
+
 /* Number of guards open on the calling thread. */
 int cgoguard_depth(void);
 
@@ -96,8 +153,9 @@ const char *cgoguard_strerror(int result);
 int cgoguard_verify_handlers(void);
 uint64_t cgoguard_handler_repairs(void);
 
-/* Faults recovered by this process since start. */
+/* Faults recovered, and calls interrupted, by this process since start. */
 uint64_t cgoguard_recovered(void);
+uint64_t cgoguard_interrupted(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,280 @@
+/*
+ * Deadlines and cancellation for guarded calls.
+ *
+ * Every thread that makes a call with a deadline owns a slot on a list that
+ * one watchdog thread scans. Arming a call is a few stores into the slot
+ * and, only when the new deadline is earlier than the watchdog's next wake,
+ * a futex wake: no timer is created and no system call is made per call.
+ *
+ * When a deadline passes (or a call is cancelled) the watchdog sends the
+ * timeout signal to that one thread with rt_tgsigqueueinfo, tagged with the
+ * call's generation. The handler (handler.c, cg_interrupt) drops a signal
+ * whose tag is not the thread's live call, so a late signal never touches a
+ * later call on the same thread.
+ *
+ * Why not setitimer/alarm: that is one timer for the whole process, and its
+ * SIGALRM goes to any thread; it cannot give each of many concurrent calls
+ * its own deadline, nor tell which thread to stop.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* How often a thread that was running user code at its deadline is
+ * signalled again, to catch it in a system call. */
+#define CG_RESEND_NS 1000000ULL /* 1 ms */
+
+static int cg_timeout_sig_value;              /* 0 until set or first used */
+static int cg_timeout_sig_locked;             /* set once the handler is installed */
+static pthread_mutex_t cg_wd_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cg_slot *cg_slots;              /* under cg_wd_mu */
+static pthread_t cg_wd_thread;
+static int cg_wd_started;                     /* under cg_wd_mu */
+static uint32_t cg_wd_seq;                    /* futex word: bumped to wake the watchdog */
+static uint64_t cg_wd_next_wake = UINT64_MAX; /* when the watchdog will look next */
+static pthread_key_t cg_slot_key;
+static pthread_once_t cg_slot_once = PTHREAD_ONCE_INIT;
+
+CG_TLS struct cg_slot *cg_thread_slot;
+
+uint64_t cg_now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int cgoguard_timeout_signal(void) {
+	int s = __atomic_load_n(&cg_timeout_sig_value, __ATOMIC_ACQUIRE);
+	return s ? s : SIGRTMIN + 3;
+}
+
+int cgoguard_set_timeout_signal(int sig) {
+	/* Not SIGURG or SIGPROF (the Go runtime's), not 32-33 (glibc's),
+	 * nothing the kernel raises for faults: a real-time signal glibc lets
+	 * applications use, or SIGUSR1/SIGUSR2. */
+	int ok = sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+	if (!ok)
+		return CGOGUARD_ESIGNAL;
+	pthread_mutex_lock(&cg_wd_mu);
+	int rc = CGOGUARD_ESIGNAL;
+	if (!cg_timeout_sig_locked) {
+		__atomic_store_n(&cg_timeout_sig_value, sig, __ATOMIC_RELEASE);
+		rc = CGOGUARD_OK;
+	}
+	pthread_mutex_unlock(&cg_wd_mu);
+	return rc;
+}
+
+static void cg_wd_kick(void) {
+	__atomic_fetch_add(&cg_wd_seq, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &cg_wd_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static int cg_send(const struct cg_slot *s, uint64_t gen) {
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = cgoguard_timeout_signal();
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_ptr = (void *)(uintptr_t)(CG_TAG_MAGIC | (gen & CG_TAG_GEN_MASK));
+	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(), s->tid, si.si_signo, &si);
+}
+
+/*
+ * One pass over the slots: signal every call past its deadline or
+ * cancelled, force the ones whose grace period ended. Returns when to look
+ * next. Caller holds cg_wd_mu.
+ */
+static uint64_t cg_wd_scan(uint64_t now) {
+	uint64_t next = UINT64_MAX;
+	for (struct cg_slot *s = cg_slots; s != NULL; s = s->next) {
+		uint64_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+		uint64_t dl = __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE);
+		if (dl == 0)
+			continue;
+		int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
+		if (!cancelled && now < dl) {
+			if (dl < next)
+				next = dl;
+			continue;
+		}
+		if (s->fired_gen != gen) {
+			s->fired_gen = gen;
+			s->fired_at = now;
+		} else {
+			int64_t grace = __atomic_load_n(&s->grace, __ATOMIC_RELAXED);
+			if (grace >= 0 && now - s->fired_at >= (uint64_t)grace)
+				__atomic_store_n(&s->force_gen, gen, __ATOMIC_RELEASE);
+		}
+		/* Re-read: the call may have ended while we decided. A signal
+		 * that still lands after that carries a stale tag and is dropped. */
+		if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == gen &&
+		    __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE) != 0)
+			cg_send(s, gen);
+		if (now + CG_RESEND_NS < next)
+			next = now + CG_RESEND_NS;
+	}
+	return next;
+}
+
+static void *cg_wd_main(void *unused) {
+	(void)unused;
+	/* The watchdog takes no signals meant for others. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		uint32_t seq = __atomic_load_n(&cg_wd_seq, __ATOMIC_ACQUIRE);
+		pthread_mutex_lock(&cg_wd_mu);
+		uint64_t next = cg_wd_scan(cg_now_ns());
+		__atomic_store_n(&cg_wd_next_wake, next, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&cg_wd_mu);
+		struct timespec ts, *tsp = NULL;
+		if (next != UINT64_MAX) {
+			ts.tv_sec = (time_t)(next / 1000000000ULL);
+			ts.tv_nsec = (long)(next % 1000000000ULL);
+			tsp = &ts;
+		}
+		/* Absolute CLOCK_MONOTONIC wait (FUTEX_WAIT_BITSET), woken early
+		 * by cg_wd_kick when an earlier deadline is armed. */
+		syscall(SYS_futex, &cg_wd_seq, FUTEX_WAIT_BITSET_PRIVATE, seq, tsp, NULL,
+		        FUTEX_BITSET_MATCH_ANY);
+	}
+	return NULL;
+}
+
+/* Thread exit: take the slot off the list (so the watchdog never signals a
+ * dead thread id) and free it. */
+static void cg_slot_free(void *p) {
+	struct cg_slot *s = p;
+	pthread_mutex_lock(&cg_wd_mu);
+	for (struct cg_slot **pp = &cg_slots; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cg_wd_mu);
+	free(s);
+}
+
+static void cg_slot_key_init(void) { pthread_key_create(&cg_slot_key, cg_slot_free); }
+
+/* First deadline on this thread: the timeout signal's handler, the
+ * watchdog, and this thread's slot. */
+static int cg_deadline_prepare(void) {
+	int rc;
+	if ((rc = cgoguard_install()) != CGOGUARD_OK)
+		return rc;
+	pthread_once(&cg_slot_once, cg_slot_key_init);
+	pthread_mutex_lock(&cg_wd_mu);
+	if (!cg_timeout_sig_locked) {
+		int sig = cgoguard_timeout_signal();
+		__atomic_store_n(&cg_timeout_sig_value, sig, __ATOMIC_RELEASE);
+		if (cg_install_timeout_signal(sig) != 0) {
+			pthread_mutex_unlock(&cg_wd_mu);
+			return CGOGUARD_ESIGNAL;
+		}
+		cg_timeout_sig_locked = 1;
+	}
+	if (!cg_wd_started) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		rc = pthread_create(&cg_wd_thread, &attr, cg_wd_main, NULL);
+		pthread_attr_destroy(&attr);
+		if (rc != 0) {
+			pthread_mutex_unlock(&cg_wd_mu);
+			return CGOGUARD_EWATCHDOG;
+		}
+		cg_wd_started = 1;
+	}
+	struct cg_slot *s = calloc(1, sizeof *s);
+	if (s == NULL) {
+		pthread_mutex_unlock(&cg_wd_mu);
+		return CGOGUARD_EWATCHDOG;
+	}
+	s->tid = cg_thread_tid;
+	s->next = cg_slots;
+	cg_slots = s;
+	pthread_mutex_unlock(&cg_wd_mu);
+	pthread_setspecific(cg_slot_key, s);
+	cg_thread_slot = s;
+	return CGOGUARD_OK;
+}
+
+void cgoguard_cancel_init(cgoguard_cancel *c) { memset(c, 0, sizeof *c); }
+
+void cgoguard_cancel_request(cgoguard_cancel *c) {
+	__atomic_store_n(&c->requested, 1, __ATOMIC_SEQ_CST);
+	/* Under the watchdog's lock the slot cannot be freed meanwhile. */
+	pthread_mutex_lock(&cg_wd_mu);
+	struct cg_slot *s = __atomic_load_n((struct cg_slot **)&c->slot, __ATOMIC_SEQ_CST);
+	uint64_t gen = __atomic_load_n(&c->gen, __ATOMIC_SEQ_CST);
+	if (s != NULL && gen != 0)
+		__atomic_store_n(&s->cancel_gen, gen, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&cg_wd_mu);
+	if (s != NULL && gen != 0)
+		cg_wd_kick();
+}
+
+int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
+                           int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {
+	static CG_TLS cgoguard_fault scratch;
+	if (fault == NULL) {
+		fault = &scratch;
+		max_frames = 0;
+	}
+	if (timeout_ns <= 0 && cancel == NULL)
+		return cg_call(fn, arg, fault, max_frames);
+	return cg_call_deadline(fn, arg, fault, max_frames, timeout_ns, grace_ns, cancel);
+}
+
+int cg_call_deadline_slow(void) {
+	if (cg_thread_slot != NULL)
+		return CGOGUARD_OK;
+	int rc = cg_slow_entry();
+	if (rc != CGOGUARD_OK)
+		return rc;
+	return cg_deadline_prepare();
+}
+
+/* Arms this thread's slot; called by cg_call_deadline (internal.h). */
+int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
+           cgoguard_cancel *cancel) {
+	uint64_t dl = timeout_ns > 0 ? cg_now_ns() + (uint64_t)timeout_ns : UINT64_MAX - 1;
+	__atomic_store_n(&s->grace, grace_ns, __ATOMIC_RELAXED);
+	s->armed_depth = depth;
+	__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+	if (cancel != NULL) {
+		__atomic_store_n((struct cg_slot **)&cancel->slot, s, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&cancel->gen, gen, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&cancel->requested, __ATOMIC_SEQ_CST))
+			return CGOGUARD_CANCELED;
+	}
+	__atomic_store_n(&s->deadline, dl, __ATOMIC_SEQ_CST);
+	if (dl < __atomic_load_n(&cg_wd_next_wake, __ATOMIC_SEQ_CST))
+		cg_wd_kick();
+	return CGOGUARD_OK;
+}
+
+void cg_disarm(struct cg_slot *s, cgoguard_cancel *cancel) {
+	__atomic_store_n(&s->deadline, 0, __ATOMIC_RELEASE);
+	if (cancel != NULL)
+		__atomic_store_n(&cancel->gen, 0, __ATOMIC_SEQ_CST);
+}
+
+#endif /* x86-64 Linux */
