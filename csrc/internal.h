@@ -196,6 +196,6 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 
 /* Fault hand-over to the Go package (report_pool.c). */
 extern CG_TLS cgoguard_fault cg_thread_fault;
-int64_t cgoguard_pool_publish(void);
+int64_t cgoguard_pool_publish(int rc);
 
 #endif

@@ -20,19 +20,22 @@ CG_TLS cgoguard_fault cg_thread_fault;
 
 /*
  * Runs fn(arg) under a guard. Returns 0, a negative CGOGUARD_E* code, or for
- * a fault: (slot + 1) | (signo << 32), where slot indexes the pool record
- * holding the details (read it with cgoguard_pool_get, then release it) and
- * is -1 when the pool was exhausted (only the signal is known then).
+ * a fault or an interrupt what cgoguard_pool_publish returns.
  */
 int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames) {
 	int rc = cg_call(fn, arg, &cg_thread_fault, max_frames);
-	return rc == CGOGUARD_FAULT ? cgoguard_pool_publish() : rc;
+	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
 }
 
-/* Moves the calling thread's last fault (cg_thread_fault) into the pool;
- * returns what cgoguard_pool_call returns for a fault. */
-int64_t cgoguard_pool_publish(void) {
-	int64_t signo = (int64_t)cg_thread_fault.signo << 32;
+/*
+ * Moves the calling thread's last fault record (cg_thread_fault) into the
+ * pool. Returns (slot + 1) | signo << 32 | rc << 48, where rc is the guard's
+ * result (CGOGUARD_FAULT, _TIMEOUT, _CANCELED) and slot indexes the pool
+ * record holding the details (read it with cgoguard_pool_get, then release
+ * it); slot is -1 when the pool was exhausted (only signal and rc are known).
+ */
+int64_t cgoguard_pool_publish(int rc) {
+	int64_t signo = (int64_t)cg_thread_fault.signo << 32 | (int64_t)rc << 48;
 	for (int i = 0; i < CG_POOL_SIZE; i++) {
 		unsigned s = __atomic_fetch_add(&cg_pool_next, 1, __ATOMIC_RELAXED) % CG_POOL_SIZE;
 		int free_ = 0;

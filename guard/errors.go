@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -31,6 +32,18 @@ var (
 	// -linkmode=internal: C code then lies inside the Go text range and its
 	// faults cannot be told from faults in Go.
 	ErrLinkMode = errors.New("guard: C code linked inside the Go text segment (-linkmode=internal); build with external linking")
+	// ErrTimeout matches every call interrupted at a deadline (WithTimeout
+	// or a context deadline): an *InterruptError.
+	ErrTimeout = errors.New("guard: deadline exceeded, C call interrupted")
+	// ErrTimeoutSignal is returned when the timeout signal cannot be used
+	// or changed (SetTimeoutSignal).
+	ErrTimeoutSignal = errors.New("guard: unusable timeout signal (want SIGRTMIN..SIGRTMAX or SIGUSR1/SIGUSR2, set before first use)")
+	// ErrWatchdog is returned when the watchdog thread could not start.
+	ErrWatchdog = errors.New("guard: could not start the watchdog thread")
+	// ErrNestedDeadline is returned for a call with a deadline or a
+	// cancellable context made (through a Go callback) inside another such
+	// call on the same thread: one deadline per thread at a time.
+	ErrNestedDeadline = errors.New("guard: a call with a deadline inside another call with a deadline on the same thread")
 )
 
 // MaxDepth is how many guards may be open at once on one thread.
@@ -145,4 +158,74 @@ func (e *CrashError) Format(s fmt.State, verb rune) {
 	default:
 		fmt.Fprintf(s, "%%!%c(*guard.CrashError=%s)", verb, e.Error())
 	}
+}
+
+// InterruptError describes a call that was interrupted at its deadline or
+// because its context was done. The C function was abandoned where the
+// thread stood (see InSyscall and Forced for what that may leave behind).
+type InterruptError struct {
+	// Err is ErrTimeout for WithTimeout, else ctx.Err() (context.Canceled
+	// or context.DeadlineExceeded); Cause is context.Cause(ctx), if any.
+	Err, Cause error
+	// InSyscall: the thread was blocked in (or entering) a blocking system
+	// call; it held no allocator lock, though the C library's own state is
+	// whatever it was. Forced: the thread was running user code and was
+	// stopped at an arbitrary instruction when its grace period ended: locks
+	// it held (the allocator's included) may stay held.
+	InSyscall, Forced bool
+	Attempts          int           // attempts made (WithRetries)
+	Timeout           time.Duration // the per-attempt timeout (WithTimeout), if any
+	Signal            syscall.Signal
+	PC, SP            uintptr
+	Frames            []runtime.Frame // C frames where the thread was stopped, innermost first
+	Registers         Registers
+	ThreadID          int
+	Time              time.Time
+}
+
+func (e *InterruptError) Error() string {
+	var b strings.Builder
+	b.WriteString("guard: C call interrupted: ")
+	b.WriteString(e.Err.Error())
+	if e.Cause != nil && e.Cause != e.Err {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	switch {
+	case e.InSyscall:
+		b.WriteString(", in a system call")
+	case e.Forced:
+		b.WriteString(", forced in user code")
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (%d attempts)", e.Attempts)
+	}
+	for _, f := range e.Frames {
+		if f.Function != "" {
+			fmt.Fprintf(&b, " in %s", f.Function)
+			if f.File != "" {
+				fmt.Fprintf(&b, " (%s:%d)", f.File, f.Line)
+			}
+			break
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns Err and Cause.
+func (e *InterruptError) Unwrap() []error {
+	if e.Cause != nil && e.Cause != e.Err {
+		return []error{e.Err, e.Cause}
+	}
+	return []error{e.Err}
+}
+
+// Is makes a deadline match both ErrTimeout and context.DeadlineExceeded.
+func (e *InterruptError) Is(target error) bool {
+	switch target {
+	case ErrTimeout:
+		return e.Err == ErrTimeout || e.Err == context.DeadlineExceeded
+	case context.DeadlineExceeded:
+		return e.Err == ErrTimeout || e.Err == context.DeadlineExceeded
+	}
+	return false
 }

@@ -14,7 +14,16 @@ void cgoguard_pool_release(int slot);
 // function pointer, never a Go pointer, so cgo need not check it.
 static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
 	int rc = cg_call((void (*)(void *))fn, arg, &cg_thread_fault, max_frames);
-	return rc == CGOGUARD_FAULT ? cgoguard_pool_publish() : rc;
+	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
+}
+
+// The same with a deadline and/or a cancellation token.
+static inline int64_t cg_pool_call_deadline(uintptr_t fn, void *arg, int max_frames,
+                                            int64_t timeout_ns, int64_t grace_ns,
+                                            cgoguard_cancel *cancel) {
+	int rc = cg_call_deadline((void (*)(void *))fn, arg, &cg_thread_fault, max_frames,
+	                          timeout_ns, grace_ns, cancel);
+	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
 }
 
 // Calls a C function of up to six integer or pointer arguments returning an
@@ -39,10 +48,14 @@ struct cg_ret6 {
 };
 
 static struct cg_ret6 cg_pool_call6(uintptr_t fn, uintptr_t a0, uintptr_t a1, uintptr_t a2,
-                                    uintptr_t a3, uintptr_t a4, uintptr_t a5, int max_frames) {
+                                    uintptr_t a3, uintptr_t a4, uintptr_t a5, int max_frames,
+                                    int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {
 	struct cg_args6 c = {fn, {a0, a1, a2, a3, a4, a5}, 0};
 	struct cg_ret6 r;
-	r.rc = cg_pool_call((uintptr_t)cg_call6, &c, max_frames);
+	if (timeout_ns > 0 || cancel != NULL)
+		r.rc = cg_pool_call_deadline((uintptr_t)cg_call6, &c, max_frames, timeout_ns, grace_ns, cancel);
+	else
+		r.rc = cg_pool_call((uintptr_t)cg_call6, &c, max_frames);
 	r.ret = c.ret;
 	return r;
 }
@@ -51,6 +64,8 @@ import "C"
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -95,25 +110,22 @@ func Supported() bool { return true }
 
 // Call runs the C function fn, of C type void (*)(void *), with arg, under a
 // guard. It returns nil when fn returns, a *CrashError (matching ErrCrash)
-// when fn faults, or another error when the call could not be made.
+// when fn faults, an *InterruptError (matching ErrTimeout) when a deadline
+// set with WithTimeout interrupted it, or another error when the call could
+// not be made.
 func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 	if fn == nil {
 		return ErrNilFunction
 	}
-	maxFrames := DefaultMaxFrames
 	if len(opts) != 0 {
-		c := buildConfig(opts)
-		if c.err != nil {
-			return c.err
-		}
-		maxFrames = c.maxFrames
+		return callWith(context.Background(), fn, arg, opts)
 	}
 	if !installed.Load() {
 		if err := Install(); err != nil {
 			return err
 		}
 	}
-	r := int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, C.int(maxFrames)))
+	r := int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames))
 	if r == 0 {
 		return nil
 	}
@@ -121,12 +133,89 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 }
 
 // CallContext is Call honouring ctx: a ctx that is already done returns its
-// error without running fn.
+// error without running fn; a ctx that is done while fn runs interrupts it
+// like a deadline (see WithTimeout and WithGrace), and the error matches
+// ctx.Err() (context.DeadlineExceeded also matches ErrTimeout) and
+// context.Cause(ctx).
 func CallContext(ctx context.Context, fn, arg unsafe.Pointer, opts ...Option) error {
-	if err := contextError(ctx); err != nil {
-		return err
+	if fn == nil {
+		return ErrNilFunction
 	}
-	return Call(fn, arg, opts...)
+	return callWith(ctx, fn, arg, opts)
+}
+
+func callWith(ctx context.Context, fn, arg unsafe.Pointer, opts []Option) error {
+	_, err := run(ctx, uintptr(fn), opts, func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
+		if timeout <= 0 && tok == nil {
+			return int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, C.int(c.maxFrames))), 0
+		}
+		return int64(C.cg_pool_call_deadline(C.uintptr_t(uintptr(fn)), arg, C.int(c.maxFrames),
+			C.int64_t(timeout), C.int64_t(grace), tok)), 0
+	})
+	return err
+}
+
+// run makes one guarded call, with retries on timeout, for Call,
+// CallContext and CallFuncContext. do makes one attempt.
+func run(ctx context.Context, fn uintptr, opts []Option,
+	do func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr)) (uintptr, error) {
+	if err := contextError(ctx); err != nil {
+		return 0, err
+	}
+	c := buildConfig(opts)
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !installed.Load() {
+		if err := Install(); err != nil {
+			return 0, err
+		}
+	}
+	var tok *C.cgoguard_cancel
+	if ctx.Done() != nil {
+		tok = new(C.cgoguard_cancel)
+		stop := context.AfterFunc(ctx, func() { C.cgoguard_cancel_request(tok) })
+		defer stop()
+	}
+	grace := int64(c.grace)
+	if c.grace < 0 {
+		grace = -1
+	}
+	for attempt := 1; ; attempt++ {
+		timeout := int64(c.timeout)
+		if dl, ok := ctx.Deadline(); ok {
+			if left := int64(time.Until(dl)); left <= 0 {
+				return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
+			} else if timeout <= 0 || left < timeout {
+				timeout = left
+			}
+		}
+		if tok != nil {
+			*tok = C.cgoguard_cancel{}
+			if ctx.Err() != nil {
+				return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
+			}
+		}
+		r, ret := do(&c, timeout, grace, tok)
+		if r == 0 {
+			return ret, nil
+		}
+		err := resultError(r)
+		var ie *InterruptError
+		if errors.As(err, &ie) {
+			ie.Attempts = attempt
+			ie.Timeout = time.Duration(c.timeout)
+			if cerr := ctx.Err(); cerr != nil {
+				ie.Err, ie.Cause = cerr, context.Cause(ctx)
+				return 0, ie
+			}
+			ie.Err = ErrTimeout
+			if attempt <= c.retries {
+				continue
+			}
+		}
+		return 0, err
+	}
 }
 
 // CallFunc calls the C function fn with up to six integer or pointer
@@ -143,7 +232,7 @@ func CallFunc(fn unsafe.Pointer, args ...uintptr) (uintptr, error) {
 	return CallFuncContext(context.Background(), fn, args)
 }
 
-// CallFuncContext is CallFunc with a context and options.
+// CallFuncContext is CallFunc with a context and options, as CallContext.
 func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opts ...Option) (uintptr, error) {
 	if fn == nil {
 		return 0, ErrNilFunction
@@ -151,27 +240,34 @@ func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opt
 	if len(args) > 6 {
 		return 0, ErrTooManyArgs
 	}
-	if err := contextError(ctx); err != nil {
-		return 0, err
-	}
-	c := buildConfig(opts)
-	if c.err != nil {
-		return 0, c.err
-	}
-	if !installed.Load() {
-		if err := Install(); err != nil {
-			return 0, err
-		}
-	}
 	var a [6]uintptr
 	copy(a[:], args)
-	r := C.cg_pool_call6(C.uintptr_t(uintptr(fn)), C.uintptr_t(a[0]), C.uintptr_t(a[1]), C.uintptr_t(a[2]),
-		C.uintptr_t(a[3]), C.uintptr_t(a[4]), C.uintptr_t(a[5]), C.int(c.maxFrames))
-	if r.rc != 0 {
-		return 0, resultError(int64(r.rc))
-	}
-	return uintptr(r.ret), nil
+	return run(ctx, uintptr(fn), opts, func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
+		r := C.cg_pool_call6(C.uintptr_t(uintptr(fn)), C.uintptr_t(a[0]), C.uintptr_t(a[1]), C.uintptr_t(a[2]),
+			C.uintptr_t(a[3]), C.uintptr_t(a[4]), C.uintptr_t(a[5]), C.int(c.maxFrames),
+			C.int64_t(timeout), C.int64_t(grace), tok)
+		return int64(r.rc), uintptr(r.ret)
+	})
 }
+
+// SetTimeoutSignal chooses the signal that interrupts calls at their
+// deadline: a real-time signal (SIGRTMIN and above as glibc counts them,
+// 34-64; the default is SIGRTMIN+3 = 37) or SIGUSR1/SIGUSR2. It must be
+// called before the first call with a deadline or a cancellable context.
+// Instances of that signal that cgoguard did not send for a live call go to
+// the handler installed before (os/signal keeps working for it).
+func SetTimeoutSignal(sig syscall.Signal) error {
+	switch C.cgoguard_set_timeout_signal(C.int(sig)) {
+	case C.CGOGUARD_OK:
+		return nil
+	case C.CGOGUARD_EUNSUPPORTED:
+		return ErrUnsupported
+	}
+	return fmt.Errorf("guard: SetTimeoutSignal(%d): %w", int(sig), ErrTimeoutSignal)
+}
+
+// TimeoutSignal is the signal that interrupts calls at their deadline.
+func TimeoutSignal() syscall.Signal { return syscall.Signal(C.cgoguard_timeout_signal()) }
 
 // VerifyHandlers checks the kernel's handler table for the guarded signals
 // and puts cgoguard's handler back in front of any that replaced it. It
@@ -192,6 +288,7 @@ func VerifyHandlers() (int, error) {
 // Stats are process-wide counters.
 type Stats struct {
 	Recovered      uint64 // faults recovered by a guard since start
+	Interrupted    uint64 // calls interrupted at a deadline or cancellation since start
 	HandlerRepairs uint64 // times a replaced handler was put back in front
 }
 
@@ -199,6 +296,7 @@ type Stats struct {
 func ReadStats() Stats {
 	return Stats{
 		Recovered:      uint64(C.cgoguard_recovered()),
+		Interrupted:    uint64(C.cgoguard_interrupted()),
 		HandlerRepairs: uint64(C.cgoguard_handler_repairs()),
 	}
 }
@@ -209,7 +307,7 @@ func resultError(r int64) error {
 	case r == 0:
 		return nil
 	case r > 0:
-		return crashFromPool(r)
+		return reportFromPool(r)
 	}
 	switch r {
 	case C.CGOGUARD_ENULLFN:
@@ -224,6 +322,12 @@ func resultError(r int64) error {
 		return ErrAltStack
 	case C.CGOGUARD_ELINKMODE:
 		return ErrLinkMode
+	case C.CGOGUARD_ESIGNAL:
+		return ErrTimeoutSignal
+	case C.CGOGUARD_EWATCHDOG:
+		return ErrWatchdog
+	case C.CGOGUARD_ENESTEDDEADLINE:
+		return ErrNestedDeadline
 	}
 	return &resultCodeError{int(r)}
 }
@@ -234,32 +338,43 @@ func (e *resultCodeError) Error() string {
 	return "guard: " + C.GoString(C.cgoguard_strerror(C.int(e.code)))
 }
 
-// crashFromPool reads the fault record the C side left in the pool.
-func crashFromPool(r int64) *CrashError {
+// reportFromPool reads the fault record the C side left in the pool: a
+// *CrashError for a fault, an *InterruptError for an interrupted call.
+func reportFromPool(r int64) error {
 	slot := int(uint32(r)) - 1
-	e := &CrashError{Signal: syscall.Signal(r >> 32)}
-	if slot < 0 {
-		return e // pool exhausted: only the signal is known
+	rc := int((r >> 48) & 0xff)
+	e := &CrashError{Signal: syscall.Signal((r >> 32) & 0xffff)}
+	var interrupt int
+	if slot >= 0 { // else the pool was exhausted: only the signal is known
+		f := C.cgoguard_pool_get(C.int(slot))
+		e.Code = int(f.code)
+		e.Addr = uintptr(f.addr)
+		e.PC = uintptr(f.pc)
+		e.SP = uintptr(f.sp)
+		e.ThreadID = int(f.tid)
+		e.SenderPID = int(f.sender_pid)
+		e.Depth = int(f.depth)
+		e.Time = time.Unix(0, int64(f.time_ns))
+		interrupt = int(f.interrupt)
+		var regs [23]uint64
+		for i := range regs {
+			regs[i] = uint64(f.regs[i])
+		}
+		e.Registers = registersFrom(&regs)
+		pcs := make([]uintptr, int(f.nframes))
+		for i := range pcs {
+			pcs[i] = uintptr(f.frames[i])
+		}
+		C.cgoguard_pool_release(C.int(slot))
+		e.Frames = symbolize(pcs)
 	}
-	f := C.cgoguard_pool_get(C.int(slot))
-	e.Code = int(f.code)
-	e.Addr = uintptr(f.addr)
-	e.PC = uintptr(f.pc)
-	e.SP = uintptr(f.sp)
-	e.ThreadID = int(f.tid)
-	e.SenderPID = int(f.sender_pid)
-	e.Depth = int(f.depth)
-	e.Time = time.Unix(0, int64(f.time_ns))
-	var regs [23]uint64
-	for i := range regs {
-		regs[i] = uint64(f.regs[i])
+	if rc == C.CGOGUARD_FAULT {
+		return e
 	}
-	e.Registers = registersFrom(&regs)
-	pcs := make([]uintptr, int(f.nframes))
-	for i := range pcs {
-		pcs[i] = uintptr(f.frames[i])
+	return &InterruptError{
+		Signal: e.Signal, PC: e.PC, SP: e.SP, Frames: e.Frames, Registers: e.Registers,
+		ThreadID: e.ThreadID, Time: e.Time,
+		InSyscall: interrupt == C.CGOGUARD_IN_SYSCALL, Forced: interrupt == C.CGOGUARD_FORCED,
+		Err: ErrTimeout,
 	}
-	C.cgoguard_pool_release(C.int(slot))
-	e.Frames = symbolize(pcs)
-	return e
 }

@@ -1,6 +1,9 @@
 package guard
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // An Option configures one guarded call.
 type Option interface {
@@ -9,13 +12,21 @@ type Option interface {
 
 type callConfig struct {
 	maxFrames int
+	timeout   time.Duration // 0: none
+	retries   int
+	grace     time.Duration
 	err       error // a bad option, returned by the call
 }
 
 // DefaultMaxFrames is how many C frames a CrashError keeps by default.
 const DefaultMaxFrames = 32
 
-var defaultConfig = callConfig{maxFrames: DefaultMaxFrames}
+var defaultConfig = callConfig{maxFrames: DefaultMaxFrames, grace: DefaultGrace}
+
+// DefaultGrace is how long a call that is running user code (not blocked in
+// a system call) at its deadline is given to enter a system call before it
+// is interrupted wherever it stands. See WithGrace.
+const DefaultGrace = 200 * time.Millisecond
 
 type optionFunc func(*callConfig)
 
@@ -47,4 +58,45 @@ func buildConfig(opts []Option) callConfig {
 		}
 	}
 	return c
+}
+
+// WithTimeout sets a deadline d from the start of the call. When it passes,
+// the one thread running the C function is interrupted (see WithGrace for
+// when exactly) and unwinds to the guard point; the call returns an
+// *InterruptError matching ErrTimeout and context.DeadlineExceeded. d must
+// be positive.
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *callConfig) {
+		if d <= 0 {
+			c.err = fmt.Errorf("guard: WithTimeout(%v): the timeout must be positive", d)
+			return
+		}
+		c.timeout = d
+	})
+}
+
+// WithRetries makes a call that timed out run again, up to n more times,
+// each with the full timeout; the error of the last attempt says how many
+// ran. Faults and cancellations are not retried. n must not be negative.
+func WithRetries(n int) Option {
+	return optionFunc(func(c *callConfig) {
+		if n < 0 {
+			c.err = fmt.Errorf("guard: WithRetries(%d): the count must not be negative", n)
+			return
+		}
+		c.retries = n
+	})
+}
+
+// WithGrace sets what happens when the deadline passes (or the context is
+// done) while the C function is running user-space code rather than
+// blocking in a system call. Interrupting code at an arbitrary instruction
+// can leave its locks held (malloc's, say), so by default (DefaultGrace)
+// the thread is left running, and signalled again every millisecond, until
+// it enters a blocking system call, where it is unwound; only after d is it
+// unwound wherever it stands. 0 unwinds it at once wherever it is; a
+// negative d never forces it. A thread blocked in a system call at the
+// deadline is always unwound at once.
+func WithGrace(d time.Duration) Option {
+	return optionFunc(func(c *callConfig) { c.grace = d })
 }

@@ -4,6 +4,7 @@ package guard
 
 import (
 	"context"
+	"syscall"
 	"unsafe"
 )
 
@@ -57,8 +58,15 @@ func VerifyHandlers() (int, error) { return 0, ErrUnsupported }
 // Stats are process-wide counters.
 type Stats struct {
 	Recovered      uint64 // faults recovered by a guard since start
+	Interrupted    uint64 // calls interrupted at a deadline or cancellation since start
 	HandlerRepairs uint64 // times a replaced handler was put back in front
 }
 
 // ReadStats returns zero counters: nothing is ever guarded here.
 func ReadStats() Stats { return Stats{} }
+
+// SetTimeoutSignal reports ErrUnsupported.
+func SetTimeoutSignal(sig syscall.Signal) error { return ErrUnsupported }
+
+// TimeoutSignal reports 0: there is no timeout signal here.
+func TimeoutSignal() syscall.Signal { return 0 }

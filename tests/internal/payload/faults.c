@@ -224,3 +224,11 @@ __attribute__((noinline)) void pl_deep_outer(void *arg) {
 	pl_deep_middle(arg);
 	__asm__ volatile("" ::: "memory");
 }
+
+// Sleeps s seconds (EINTR-safe); for CallFunc.
+long pl_sleep_seconds(long s) {
+	struct timespec ts = {s, 0}, rem;
+	while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
+		ts = rem;
+	return s;
+}

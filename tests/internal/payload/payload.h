@@ -47,4 +47,20 @@ void pl_nested_outer(void *);
 void pl_nest_deep(void *);
 int pl_guard_in_c_thread(pl_fn fn, long *sig, int *depth_after);
 
+
+
+int pl_blocking_setup(void);
+long pl_sleep_seconds(long);
+void pl_block_read_pipe(void *);
+void pl_block_recv_socket(void *);
+void pl_block_poll(void *);
+void pl_block_select(void *);
+void pl_block_nanosleep(void *);
+void pl_block_mutex(void *);
+void pl_block_sem(void *);
+void pl_block_cond(void *);
+void pl_spin(void *);
+void pl_malloc_loop(void *);
+void pl_sleep_us(void *);
+void pl_spin_us(void *);
 #endif

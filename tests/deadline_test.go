@@ -1,0 +1,305 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/tests/internal/payload"
+)
+
+func blockingSetup(t testing.TB) {
+	t.Helper()
+	if err := payload.BlockingSetup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every way of never returning is interrupted at its deadline, blocked
+// ones in their system call, the CPU loop after its grace period.
+func TestDeadlineInterruptsBlockers(t *testing.T) {
+	blockingSetup(t)
+	for _, b := range payload.Blockers() {
+		t.Run(b.Name, func(t *testing.T) {
+			for i := 0; i < 3; i++ {
+				r := payload.NewResult(0)
+				start := time.Now()
+				err := guard.Call(b.Fn, unsafe.Pointer(r), guard.WithTimeout(30*time.Millisecond), guard.WithGrace(20*time.Millisecond))
+				took := time.Since(start)
+				payload.Free(r)
+				if !errors.Is(err, guard.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("got %v, want a timeout", err)
+				}
+				var ie *guard.InterruptError
+				if !errors.As(err, &ie) {
+					t.Fatalf("%T is not an *InterruptError", err)
+				}
+				if ie.InSyscall != b.Syscall || ie.Forced == b.Syscall {
+					t.Fatalf("InSyscall=%v Forced=%v, want InSyscall=%v: %v", ie.InSyscall, ie.Forced, b.Syscall, err)
+				}
+				if took < 30*time.Millisecond || took > 5*time.Second {
+					t.Fatalf("returned after %v", took)
+				}
+				if ie.Signal != guard.TimeoutSignal() || ie.PC == 0 || ie.Attempts != 1 {
+					t.Fatalf("fields: %+v", *ie)
+				}
+				if !strings.Contains(err.Error(), "interrupted") {
+					t.Fatalf("Error() = %q", err)
+				}
+			}
+			healthyCall(t, 5)
+		})
+	}
+}
+
+func TestDeadlineNotReached(t *testing.T) {
+	r := payload.NewResult(2000) // 2 ms
+	defer payload.Free(r)
+	if err := guard.Call(payload.SleepUs, unsafe.Pointer(r), guard.WithTimeout(5*time.Second)); err != nil || r.Out() != 2000 {
+		t.Fatalf("got %v, out %d", err, r.Out())
+	}
+	// A fault under a deadline is still a crash.
+	if err := guard.Call(payload.NullWrite, nil, guard.WithTimeout(time.Second)); !errors.Is(err, guard.ErrCrash) {
+		t.Fatalf("fault under a deadline: %v", err)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	blockingSetup(t)
+	start := time.Now()
+	err := guard.Call(payload.ReadPipe, unsafe.Pointer(payload.NewResult(0)), guard.WithTimeout(20*time.Millisecond), guard.WithRetries(2))
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || ie.Attempts != 3 {
+		t.Fatalf("got %v (attempts %d), want 3 attempts", err, attempts(ie))
+	}
+	if took := time.Since(start); took < 60*time.Millisecond {
+		t.Fatalf("3 attempts of 20 ms took %v", took)
+	}
+	if !strings.Contains(err.Error(), "3 attempts") {
+		t.Fatalf("Error() = %q", err)
+	}
+}
+
+func attempts(ie *guard.InterruptError) int {
+	if ie == nil {
+		return 0
+	}
+	return ie.Attempts
+}
+
+func TestContextCancelInterrupts(t *testing.T) {
+	blockingSetup(t)
+	cause := errors.New("client went away")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(30*time.Millisecond, func() { cancel(cause) })
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	err := guard.CallContext(ctx, payload.ReadPipe, unsafe.Pointer(r))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || errors.Is(err, guard.ErrTimeout) {
+		t.Fatalf("got %v, want context.Canceled with the cause", err)
+	}
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || !ie.InSyscall {
+		t.Fatalf("got %#v", err)
+	}
+}
+
+func TestContextDeadlineInterrupts(t *testing.T) {
+	blockingSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	err := guard.CallContext(ctx, payload.ReadPipe, unsafe.Pointer(payload.NewResult(0)))
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, guard.ErrTimeout) {
+		t.Fatalf("got %v", err)
+	}
+	// CallFuncContext too, with a C function that sleeps 10 s.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel2()
+	_, err = guard.CallFuncContext(ctx2, unsafe.Pointer(payload.SleepSeconds), []uintptr{10})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CallFuncContext: %v", err)
+	}
+}
+
+// A cancellable context that is never cancelled costs nothing but time.
+func TestContextNotCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i := 0; i < 1000; i++ {
+		r := payload.NewResult(i)
+		if err := guard.CallContext(ctx, payload.Healthy, unsafe.Pointer(r)); err != nil || r.Out() != 2*i+1 {
+			t.Fatalf("got %v", err)
+		}
+		payload.Free(r)
+	}
+}
+
+// Deadlines that expire just as calls return must never interrupt a later
+// call on the same thread: many goroutines make calls lasting about their
+// deadline, each followed by healthy calls (with and without a deadline of
+// their own) that must all succeed.
+func TestStaleDeadlineSignals(t *testing.T) {
+	workers, rounds, healthy := 16, 60, 200
+	if testing.Short() {
+		rounds, healthy = 15, 50
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			if w%2 == 0 {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			r := payload.NewResult(0)
+			defer payload.Free(r)
+			for i := 0; i < rounds; i++ {
+				*r = *payload.NewResultValue(1000 + (w*37+i*11)%200) // 1.0-1.2 ms
+				fn := payload.SleepUs
+				if i%2 == 1 {
+					fn = payload.SpinUs
+				}
+				err := guard.Call(fn, unsafe.Pointer(r), guard.WithTimeout(1100*time.Microsecond), guard.WithGrace(0))
+				if err != nil && !errors.Is(err, guard.ErrTimeout) {
+					errs <- err
+					return
+				}
+				for j := 0; j < healthy; j++ {
+					in := w*1000000 + i*1000 + j
+					*r = *payload.NewResultValue(in)
+					var opts []guard.Option
+					if j%2 == 0 {
+						opts = []guard.Option{guard.WithTimeout(time.Hour)}
+					}
+					if err := guard.Call(payload.Healthy, unsafe.Pointer(r), opts...); err != nil {
+						errs <- err
+						return
+					}
+					if r.Out() != 2*in+1 {
+						errs <- errors.New("healthy call returned another call's result")
+						return
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// (a) With forcing disabled, a loop that mallocs, frees and makes one short
+// blocking system call per iteration is always interrupted in the system
+// call, and the allocator never deadlocks.
+func TestMallocLoopInterruptedAtSyscall(t *testing.T) {
+	n := 10000
+	if testing.Short() {
+		n = 300
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := payload.NewResult(7)
+	defer payload.Free(r)
+	for i := 0; i < n; i++ {
+		err := guard.Call(payload.MallocLoop, unsafe.Pointer(r), guard.WithTimeout(time.Millisecond), guard.WithGrace(-1), guard.WithMaxFrames(0))
+		var ie *guard.InterruptError
+		if !errors.As(err, &ie) || !ie.InSyscall || ie.Forced {
+			t.Fatalf("iteration %d: %v", i, err)
+		}
+	}
+	healthyCall(t, 3) // the allocator still works on this thread
+}
+
+// (b) A pure CPU loop is still stopped after the grace period.
+func TestCPULoopForcedAfterGrace(t *testing.T) {
+	start := time.Now()
+	err := guard.Call(payload.Spin, unsafe.Pointer(payload.NewResult(0)), guard.WithTimeout(20*time.Millisecond), guard.WithGrace(80*time.Millisecond))
+	took := time.Since(start)
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || !ie.Forced || ie.InSyscall {
+		t.Fatalf("got %v", err)
+	}
+	if took < 100*time.Millisecond {
+		t.Fatalf("forced after %v, before deadline + grace (100 ms)", took)
+	}
+}
+
+func TestDeadlineBadInput(t *testing.T) {
+	for _, o := range []guard.Option{guard.WithTimeout(0), guard.WithTimeout(-time.Second), guard.WithRetries(-1)} {
+		if err := guard.Call(payload.Empty, nil, o); err == nil || errors.Is(err, guard.ErrTimeout) {
+			t.Errorf("bad option accepted: %v", err)
+		}
+	}
+	if err := guard.SetTimeoutSignal(syscall.SIGSEGV); !errors.Is(err, guard.ErrTimeoutSignal) {
+		t.Errorf("SetTimeoutSignal(SIGSEGV): %v", err)
+	}
+	if err := guard.SetTimeoutSignal(syscall.SIGURG); !errors.Is(err, guard.ErrTimeoutSignal) {
+		t.Errorf("SetTimeoutSignal(SIGURG): %v", err)
+	}
+	// The signal is in use by now (earlier tests): it cannot change.
+	guard.Call(payload.Empty, nil, guard.WithTimeout(time.Second))
+	if err := guard.SetTimeoutSignal(syscall.Signal(40)); !errors.Is(err, guard.ErrTimeoutSignal) {
+		t.Errorf("SetTimeoutSignal after use: %v", err)
+	}
+	if s := guard.TimeoutSignal(); s < 35 {
+		t.Errorf("TimeoutSignal() = %d, want a real-time signal >= 35", s)
+	}
+}
+
+// Timed-out calls leave no open fds, threads or timers behind.
+func TestDeadlineNoLeaks(t *testing.T) {
+	blockingSetup(t)
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	warm := func() {
+		for i := 0; i < 50; i++ {
+			guard.Call(payload.ReadPipe, unsafe.Pointer(payload.NewResult(0)), guard.WithTimeout(time.Millisecond))
+		}
+	}
+	warm()
+	fds0, thr0, tim0 := countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), countTimers(t)
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	for i := 0; i < n; i++ {
+		if err := guard.Call(payload.ReadPipe, unsafe.Pointer(r), guard.WithTimeout(200*time.Microsecond), guard.WithMaxFrames(0)); !errors.Is(err, guard.ErrTimeout) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	fds1, thr1, tim1 := countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), countTimers(t)
+	if fds1 > fds0 || tim1 > tim0 || thr1 > thr0+2 {
+		t.Fatalf("after %d timeouts: fds %d -> %d, threads %d -> %d, timers %d -> %d", n, fds0, fds1, thr0, thr1, tim0, tim1)
+	}
+}
+
+func countDir(t *testing.T, dir string) int {
+	t.Helper()
+	e, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(e)
+}
+
+// countTimers counts the process's POSIX timers.
+func countTimers(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/timers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "ID:")
+}
