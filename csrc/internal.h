@@ -144,7 +144,7 @@ struct cg_slot {
 	int tid;
 	int armed_depth;      /* depth of the guard the deadline belongs to */
 	uint64_t gen;         /* the live call (atomic; written by the owner) */
-	uint64_t deadline;    /* CLOCK_MONOTONIC ns; 0 when no call is armed (atomic) */
+	uint64_t deadline;    /* cg_deadline_clock units; 0 when no call is armed (atomic) */
 	int64_t grace;        /* ns; negative: never force (atomic) */
 	uint64_t cancel_gen;  /* == gen when that call was cancelled (atomic) */
 	uint64_t force_gen;   /* == gen once its grace period ended (atomic) */
@@ -159,6 +159,12 @@ struct cg_slot {
 
 extern CG_TLS struct cg_slot *cg_thread_slot;
 uint64_t cg_now_ns(void);
+extern int cg_tsc_ok;
+
+/* The clock deadlines are kept in: TSC ticks or CLOCK_MONOTONIC ns. */
+static inline uint64_t cg_deadline_clock(void) {
+	return cg_tsc_ok ? __builtin_ia32_rdtsc() : cg_now_ns();
+}
 int cg_call_deadline_slow(void);
 int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
            cgoguard_cancel *cancel);

@@ -117,19 +117,53 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 	if fn == nil {
 		return ErrNilFunction
 	}
-	if len(opts) != 0 {
-		return callWith(context.Background(), fn, arg, opts)
-	}
 	if !installed.Load() {
 		if err := Install(); err != nil {
 			return err
 		}
 	}
-	r := int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames))
+	var r int64
+	switch {
+	case len(opts) == 0:
+		r = int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames))
+	case len(opts) == 1 && isTimeout(opts[0]):
+		// The common case of a deadline alone, without building a
+		// configuration.
+		d := opts[0].(timeoutOption)
+		r = int64(C.cg_pool_call_deadline(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames,
+			C.int64_t(d), C.int64_t(DefaultGrace), nil))
+		if r != 0 {
+			return finishError(resultError(r), nil, time.Duration(d), 1)
+		}
+	default:
+		return callWith(context.Background(), fn, arg, opts)
+	}
 	if r == 0 {
 		return nil
 	}
 	return resultError(r)
+}
+
+func isTimeout(o Option) bool {
+	d, ok := o.(timeoutOption)
+	return ok && d > 0
+}
+
+// finishError completes an *InterruptError with what the Go side knows.
+func finishError(err error, ctx context.Context, timeout time.Duration, attempt int) error {
+	var ie *InterruptError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	ie.Attempts = attempt
+	ie.Timeout = timeout
+	ie.Err = ErrTimeout
+	if ctx != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			ie.Err, ie.Cause = cerr, context.Cause(ctx)
+		}
+	}
+	return ie
 }
 
 // CallContext is Call honouring ctx: a ctx that is already done returns its
@@ -145,20 +179,50 @@ func CallContext(ctx context.Context, fn, arg unsafe.Pointer, opts ...Option) er
 }
 
 func callWith(ctx context.Context, fn, arg unsafe.Pointer, opts []Option) error {
-	_, err := run(ctx, uintptr(fn), opts, func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
-		if timeout <= 0 && tok == nil {
-			return int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, C.int(c.maxFrames))), 0
-		}
-		return int64(C.cg_pool_call_deadline(C.uintptr_t(uintptr(fn)), arg, C.int(c.maxFrames),
-			C.int64_t(timeout), C.int64_t(grace), tok)), 0
-	})
+	_, err := run(ctx, &callReq{fn: uintptr(fn), arg: arg}, opts)
 	return err
 }
 
+// cancelToken is the C cancellation token of a call with a cancellable
+// context, and the function the context runs when it is done. Pooled:
+// a call whose context was not cancelled returns it.
+type cancelToken struct {
+	tok  *C.cgoguard_cancel // an allocation of its own: cgo checks that it holds no Go pointer
+	fire func()
+}
+
+var cancelPool = sync.Pool{New: func() any {
+	ct := &cancelToken{tok: new(C.cgoguard_cancel)}
+	ct.fire = func() { C.cgoguard_cancel_request(ct.tok) }
+	return ct
+}}
+
+// callReq is one C call: fn(arg), or fn(args...) for CallFunc.
+type callReq struct {
+	fn    uintptr
+	arg   unsafe.Pointer
+	args  [6]uintptr
+	nargs bool // a CallFunc call
+}
+
+// attempt makes the call once under a guard.
+func (q *callReq) attempt(maxFrames int, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
+	if q.nargs {
+		r := C.cg_pool_call6(C.uintptr_t(q.fn), C.uintptr_t(q.args[0]), C.uintptr_t(q.args[1]), C.uintptr_t(q.args[2]),
+			C.uintptr_t(q.args[3]), C.uintptr_t(q.args[4]), C.uintptr_t(q.args[5]), C.int(maxFrames),
+			C.int64_t(timeout), C.int64_t(grace), tok)
+		return int64(r.rc), uintptr(r.ret)
+	}
+	if timeout <= 0 && tok == nil {
+		return int64(C.cg_pool_call(C.uintptr_t(q.fn), q.arg, C.int(maxFrames))), 0
+	}
+	return int64(C.cg_pool_call_deadline(C.uintptr_t(q.fn), q.arg, C.int(maxFrames),
+		C.int64_t(timeout), C.int64_t(grace), tok)), 0
+}
+
 // run makes one guarded call, with retries on timeout, for Call,
-// CallContext and CallFuncContext. do makes one attempt.
-func run(ctx context.Context, fn uintptr, opts []Option,
-	do func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr)) (uintptr, error) {
+// CallContext and CallFuncContext.
+func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 	if err := contextError(ctx); err != nil {
 		return 0, err
 	}
@@ -173,9 +237,16 @@ func run(ctx context.Context, fn uintptr, opts []Option,
 	}
 	var tok *C.cgoguard_cancel
 	if ctx.Done() != nil {
-		tok = new(C.cgoguard_cancel)
-		stop := context.AfterFunc(ctx, func() { C.cgoguard_cancel_request(tok) })
-		defer stop()
+		ct := cancelPool.Get().(*cancelToken)
+		stop := context.AfterFunc(ctx, ct.fire)
+		defer func() {
+			if stop() {
+				// The cancellation never ran and never will: the token
+				// can serve another call.
+				cancelPool.Put(ct)
+			}
+		}()
+		tok = ct.tok
 	}
 	grace := int64(c.grace)
 	if c.grace < 0 {
@@ -196,23 +267,14 @@ func run(ctx context.Context, fn uintptr, opts []Option,
 				return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
 			}
 		}
-		r, ret := do(&c, timeout, grace, tok)
+		r, ret := q.attempt(c.maxFrames, timeout, grace, tok)
 		if r == 0 {
 			return ret, nil
 		}
-		err := resultError(r)
+		err := finishError(resultError(r), ctx, c.timeout, attempt)
 		var ie *InterruptError
-		if errors.As(err, &ie) {
-			ie.Attempts = attempt
-			ie.Timeout = time.Duration(c.timeout)
-			if cerr := ctx.Err(); cerr != nil {
-				ie.Err, ie.Cause = cerr, context.Cause(ctx)
-				return 0, ie
-			}
-			ie.Err = ErrTimeout
-			if attempt <= c.retries {
-				continue
-			}
+		if errors.As(err, &ie) && ie.Err == ErrTimeout && attempt <= c.retries {
+			continue
 		}
 		return 0, err
 	}
@@ -240,14 +302,9 @@ func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opt
 	if len(args) > 6 {
 		return 0, ErrTooManyArgs
 	}
-	var a [6]uintptr
-	copy(a[:], args)
-	return run(ctx, uintptr(fn), opts, func(c *callConfig, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
-		r := C.cg_pool_call6(C.uintptr_t(uintptr(fn)), C.uintptr_t(a[0]), C.uintptr_t(a[1]), C.uintptr_t(a[2]),
-			C.uintptr_t(a[3]), C.uintptr_t(a[4]), C.uintptr_t(a[5]), C.int(c.maxFrames),
-			C.int64_t(timeout), C.int64_t(grace), tok)
-		return int64(r.rc), uintptr(r.ret)
-	})
+	q := callReq{fn: uintptr(fn), nargs: true}
+	copy(q.args[:], args)
+	return run(ctx, &q, opts)
 }
 
 // SetTimeoutSignal chooses the signal that interrupts calls at their

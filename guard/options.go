@@ -7,7 +7,10 @@ import (
 
 // An Option configures one guarded call.
 type Option interface {
-	apply(*callConfig)
+	// apply returns c changed by the option. By value: a pointer passed
+	// through an interface method escapes, and would cost every call an
+	// allocation.
+	apply(c callConfig) callConfig
 }
 
 type callConfig struct {
@@ -28,15 +31,15 @@ var defaultConfig = callConfig{maxFrames: DefaultMaxFrames, grace: DefaultGrace}
 // is interrupted wherever it stands. See WithGrace.
 const DefaultGrace = 200 * time.Millisecond
 
-type optionFunc func(*callConfig)
+type optionFunc func(callConfig) callConfig
 
-func (f optionFunc) apply(c *callConfig) { f(c) }
+func (f optionFunc) apply(c callConfig) callConfig { return f(c) }
 
 // WithMaxFrames sets how many C frames a CrashError records: 0 records
 // none (recovery is then cheaper), more than 64 records 64. A negative n
 // makes the call fail with an error.
 func WithMaxFrames(n int) Option {
-	return optionFunc(func(c *callConfig) {
+	return optionFunc(func(c callConfig) callConfig {
 		switch {
 		case n < 0:
 			c.err = fmt.Errorf("guard: WithMaxFrames(%d): frame count must not be negative", n)
@@ -45,6 +48,7 @@ func WithMaxFrames(n int) Option {
 		default:
 			c.maxFrames = n
 		}
+		return c
 	})
 }
 
@@ -54,7 +58,7 @@ func buildConfig(opts []Option) callConfig {
 	c := defaultConfig
 	for _, o := range opts {
 		if o != nil {
-			o.apply(&c)
+			c = o.apply(c)
 		}
 	}
 	return c
@@ -65,26 +69,32 @@ func buildConfig(opts []Option) callConfig {
 // when exactly) and unwinds to the guard point; the call returns an
 // *InterruptError matching ErrTimeout and context.DeadlineExceeded. d must
 // be positive.
-func WithTimeout(d time.Duration) Option {
-	return optionFunc(func(c *callConfig) {
-		if d <= 0 {
-			c.err = fmt.Errorf("guard: WithTimeout(%v): the timeout must be positive", d)
-			return
-		}
-		c.timeout = d
-	})
+func WithTimeout(d time.Duration) Option { return timeoutOption(d) }
+
+// timeoutOption is a type of its own so that Call can take the common case
+// of a single WithTimeout without building a configuration.
+type timeoutOption time.Duration
+
+func (d timeoutOption) apply(c callConfig) callConfig {
+	if d <= 0 {
+		c.err = fmt.Errorf("guard: WithTimeout(%v): the timeout must be positive", time.Duration(d))
+		return c
+	}
+	c.timeout = time.Duration(d)
+	return c
 }
 
 // WithRetries makes a call that timed out run again, up to n more times,
 // each with the full timeout; the error of the last attempt says how many
 // ran. Faults and cancellations are not retried. n must not be negative.
 func WithRetries(n int) Option {
-	return optionFunc(func(c *callConfig) {
+	return optionFunc(func(c callConfig) callConfig {
 		if n < 0 {
 			c.err = fmt.Errorf("guard: WithRetries(%d): the count must not be negative", n)
-			return
+			return c
 		}
 		c.retries = n
+		return c
 	})
 }
 
@@ -98,5 +108,8 @@ func WithRetries(n int) Option {
 // negative d never forces it. A thread blocked in a system call at the
 // deadline is always unwound at once.
 func WithGrace(d time.Duration) Option {
-	return optionFunc(func(c *callConfig) { c.grace = d })
+	return optionFunc(func(c callConfig) callConfig {
+		c.grace = d
+		return c
+	})
 }

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"context"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
@@ -50,6 +52,27 @@ func BenchmarkFaultRecoverFrames(b *testing.B) {
 	for b.Loop() {
 		if err := guard.Call(payload.NullWrite, unsafe.Pointer(nil)); err == nil {
 			b.Fatal("no fault")
+		}
+	}
+}
+
+func BenchmarkGuardCallDeadline(b *testing.B) {
+	var arg unsafe.Pointer
+	opt := guard.WithTimeout(time.Second)
+	for b.Loop() {
+		if err := guard.Call(payload.Empty, arg, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGuardCallContext(b *testing.B) {
+	var arg unsafe.Pointer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for b.Loop() {
+		if err := guard.CallContext(ctx, payload.Empty, arg); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
