@@ -2,6 +2,10 @@ package tests
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -75,4 +79,62 @@ func BenchmarkGuardCallContext(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Interrupt lateness: how long after its deadline a call blocked in read()
+// returns. Run with a fixed count, e.g. -benchtime 10000x; reports the
+// median and 99th percentile in microseconds.
+func BenchmarkInterruptLatenessIdle(b *testing.B) { benchLateness(b, 0) }
+
+// The same with both cores kept busy by spinning goroutines.
+func BenchmarkInterruptLatenessBusy(b *testing.B) { benchLateness(b, runtime.NumCPU()) }
+
+func benchLateness(b *testing.B, spinners int) {
+	if err := payload.BlockingSetup(); err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < spinners; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for x := 0; ; x++ {
+				if x%1_000_000 == 0 {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	const timeout = time.Millisecond
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	// intr: deadline to the handler stopping the C call (the interrupt
+	// itself); ret: deadline to guard.Call returning (adds the Go
+	// scheduler's latency to get the goroutine running again).
+	intr := make([]time.Duration, 0, b.N)
+	ret := make([]time.Duration, 0, b.N)
+	opts := []guard.Option{guard.WithTimeout(timeout), guard.WithMaxFrames(0)}
+	for b.Loop() {
+		start := time.Now()
+		err := guard.Call(payload.ReadPipe, unsafe.Pointer(r), opts...)
+		ret = append(ret, time.Since(start)-timeout)
+		var ie *guard.InterruptError
+		if !errors.As(err, &ie) {
+			b.Fatal(err)
+		}
+		intr = append(intr, ie.Time.Sub(start)-timeout)
+	}
+	pct := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))]) / 1e3 }
+	slices.Sort(intr)
+	slices.Sort(ret)
+	b.ReportMetric(pct(intr, 0.50), "intr-p50-µs")
+	b.ReportMetric(pct(intr, 0.99), "intr-p99-µs")
+	b.ReportMetric(pct(ret, 0.50), "ret-p50-µs")
+	b.ReportMetric(pct(ret, 0.99), "ret-p99-µs")
 }
