@@ -234,7 +234,28 @@ static void cg_slot_free(void *p) {
 	free(s);
 }
 
-static void cg_slot_key_init(void) { pthread_key_create(&cg_slot_key, cg_slot_free); }
+/*
+ * fork: the child has only the forking thread, no watchdog, and maybe a
+ * copy of the watchdog's mutex taken mid-scan. Hold the mutex across the
+ * fork, then start afresh in the child (its first deadline starts a new
+ * watchdog). The parent's slots are dropped, not freed: other threads' slot
+ * memory in the child is just a copy nobody uses.
+ */
+static void cg_fork_prepare(void) { pthread_mutex_lock(&cg_wd_mu); }
+static void cg_fork_parent(void) { pthread_mutex_unlock(&cg_wd_mu); }
+static void cg_fork_child(void) {
+	pthread_mutex_init(&cg_wd_mu, NULL);
+	cg_slots = NULL;
+	cg_thread_slot = NULL;
+	cg_wd_started = 0;
+	cg_wd_seq = 0;
+	cg_wd_next_wake = UINT64_MAX;
+}
+
+static void cg_slot_key_init(void) {
+	pthread_key_create(&cg_slot_key, cg_slot_free);
+	pthread_atfork(cg_fork_prepare, cg_fork_parent, cg_fork_child);
+}
 
 /* First deadline on this thread: the timeout signal's handler, the
  * watchdog, and this thread's slot. */
@@ -244,7 +265,7 @@ static int cg_deadline_prepare(void) {
 		return rc;
 	pthread_once(&cg_slot_once, cg_slot_key_init);
 	pthread_mutex_lock(&cg_wd_mu);
-	if (!cg_wd_started)
+	if (!cg_wd_started && !cg_tsc_ok)
 		cg_clock_init();
 	if (!cg_timeout_sig_locked) {
 		int sig = cgoguard_timeout_signal();

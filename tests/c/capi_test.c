@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -664,6 +665,104 @@ static void check_sent(void) {
 
 /* ---- main ---- */
 
+/* ---- deadlines ---- */
+
+static int dl_pipe[2] = {-1, -1};
+
+static void f_block_read(void *arg) {
+	char c;
+	(void)arg;
+	sink = (int)read(dl_pipe[0], &c, 1);
+}
+
+static void f_spin(void *arg) {
+	(void)arg;
+	for (;;)
+		sink++;
+}
+
+static void f_quick(void *arg) { *(int *)arg = 42; }
+
+struct cancel_later {
+	cgoguard_cancel *c;
+	long delay_us;
+};
+
+static void *cancel_after(void *p) {
+	struct cancel_later *cl = p;
+	usleep((useconds_t)cl->delay_us);
+	cgoguard_cancel_request(cl->c);
+	return NULL;
+}
+
+static double ms_since(const struct timespec *t0) {
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void check_deadlines(void) {
+	cgoguard_fault f;
+	struct timespec t0;
+	int rc, x = 0;
+
+	begin();
+	EXPECT(pipe(dl_pipe) == 0, "pipe");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = cgoguard_call_deadline(f_block_read, NULL, &f, 8, 50 * 1000000LL, CGOGUARD_DEFAULT_GRACE_NS, NULL);
+	double ms = ms_since(&t0);
+	EXPECT(rc == CGOGUARD_TIMEOUT, "blocked read: rc %d (%s)", rc, cgoguard_strerror(rc));
+	EXPECT(f.interrupt == CGOGUARD_IN_SYSCALL, "blocked read: interrupt %d, want in a system call", f.interrupt);
+	EXPECT(f.signo == cgoguard_timeout_signal(), "signo %d, want the timeout signal %d", f.signo, cgoguard_timeout_signal());
+	EXPECT(ms >= 50 && ms < 2000, "blocked read returned after %.1f ms", ms);
+	EXPECT(cgoguard_depth() == 0, "depth %d after the interrupt", cgoguard_depth());
+	rc = cgoguard_call_deadline(f_quick, &x, &f, 8, 1000 * 1000000LL, 0, NULL);
+	EXPECT(rc == CGOGUARD_OK && x == 42, "quick call under a deadline: rc %d", rc);
+	end("deadline interrupts a read() blocked on an empty pipe; a later call is unaffected");
+
+	begin();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = cgoguard_call_deadline(f_spin, NULL, &f, 8, 20 * 1000000LL, 30 * 1000000LL, NULL);
+	ms = ms_since(&t0);
+	EXPECT(rc == CGOGUARD_TIMEOUT && f.interrupt == CGOGUARD_FORCED, "CPU loop: rc %d interrupt %d", rc, f.interrupt);
+	EXPECT(ms >= 50, "CPU loop forced after %.1f ms, before deadline + grace (50 ms)", ms);
+	end("a CPU loop is forced after deadline + grace");
+
+	begin();
+	cgoguard_cancel c;
+	cgoguard_cancel_init(&c);
+	struct cancel_later cl = {&c, 30000};
+	pthread_t t;
+	EXPECT(pthread_create(&t, NULL, cancel_after, &cl) == 0, "pthread_create");
+	rc = cgoguard_call_deadline(f_block_read, NULL, &f, 8, 0, CGOGUARD_DEFAULT_GRACE_NS, &c);
+	pthread_join(t, NULL);
+	EXPECT(rc == CGOGUARD_CANCELED && f.interrupt == CGOGUARD_IN_SYSCALL, "cancel: rc %d interrupt %d", rc, f.interrupt);
+	cgoguard_cancel_init(&c);
+	cgoguard_cancel_request(&c);
+	x = 0;
+	rc = cgoguard_call_deadline(f_quick, &x, &f, 8, 0, 0, &c);
+	EXPECT(rc == CGOGUARD_CANCELED && x == 0, "already cancelled: rc %d, ran %d", rc, x);
+	end("cancellation interrupts a blocked call; a cancelled token stops the call before it runs");
+
+	begin();
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child has no watchdog thread: its first deadline starts one. */
+		alarm(5); /* without a watchdog the read would block forever */
+		int r = cgoguard_call_deadline(f_block_read, NULL, NULL, 0, 30 * 1000000LL, 0, NULL);
+		_exit(r == CGOGUARD_TIMEOUT ? 9 : 1);
+	}
+	int st = 0;
+	EXPECT(pid > 0 && waitpid(pid, &st, 0) == pid, "fork/waitpid");
+	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 9, "deadline in a forked child: status %#x", st);
+	end("deadlines work in a child forked after the watchdog started");
+
+	begin();
+	EXPECT(cgoguard_set_timeout_signal(SIGSEGV) == CGOGUARD_ESIGNAL, "SIGSEGV accepted as the timeout signal");
+	EXPECT(cgoguard_set_timeout_signal(SIGRTMIN + 5) == CGOGUARD_ESIGNAL, "the timeout signal changed while in use");
+	end("the timeout signal is checked and fixed once in use");
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(30); /* a hang fails loudly instead of blocking make */
@@ -724,6 +823,8 @@ int main(void) {
 	check_chaining();
 	/* 5 (last part): the guard after fork, in a process that used it */
 	check_fork_guard();
+	/* deadlines and cancellation through the C API */
+	check_deadlines();
 	/* 6 */
 	check_replacement();
 	/* 7 */
