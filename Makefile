@@ -18,7 +18,8 @@ GOTESTFLAGS ?=
 CORE_SRC := $(wildcard csrc/*.c) $(wildcard csrc/*.S)
 CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 
-# demo and test first install what they need (.ci/deps.sh: gcc, zlib headers).
+# demo and test first install what they need (.ci/deps.sh: gcc; for the tests
+# also zlib and libpq headers and a PostgreSQL server).
 
 .PHONY: all deps demo test test-go test-race test-c test-cross bench lib digest clean
 
@@ -26,7 +27,8 @@ all: lib
 
 # Built, not run with go run: go run strips the binary, and the C frames
 # could not be named.
-demo: deps
+demo:
+	@sh .ci/deps.sh demo
 	@mkdir -p $(BUILD)
 	$(GO) build -o $(BUILD)/segv ./examples/segv
 	$(BUILD)/segv

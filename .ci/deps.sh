@@ -1,14 +1,27 @@
 #!/bin/sh
 # Installs what building and testing cgoguard needs on Debian: a C compiler
-# and headers, and zlib's headers (the tests fault inside zlib). Go itself
-# must already be on the machine (go.mod names the version).
+# and headers, zlib's headers (the tests fault inside zlib), libpq's headers
+# and a PostgreSQL server (tests/pg_test.go interrupts libpq talking to a
+# real server; tests/internal/pgclient and examples/pgtimeout link libpq).
+# Go itself must already be on the machine (go.mod names the version).
+#
+#   sh .ci/deps.sh        everything the tests need
+#   sh .ci/deps.sh demo   only what the demo needs (the C compiler)
 set -eu
+what=${1:-test}
 
 missing=""
 command -v gcc >/dev/null 2>&1 || missing="$missing gcc"
 [ -f /usr/include/stdio.h ] || missing="$missing libc6-dev"
-[ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
-command -v ar >/dev/null 2>&1 || missing="$missing binutils"
+if [ "$what" != demo ]; then
+	[ -f /usr/include/zlib.h ] || missing="$missing zlib1g-dev"
+	command -v ar >/dev/null 2>&1 || missing="$missing binutils"
+	[ -f /usr/include/postgresql/libpq-fe.h ] || missing="$missing libpq-dev"
+	# The server binaries (initdb, postgres, pg_isready) of any major
+	# version; the package also creates the 'postgres' user the tests run
+	# the server as.
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+fi
 
 if [ -n "$missing" ]; then
 	echo "installing:$missing"
