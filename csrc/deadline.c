@@ -191,6 +191,7 @@ static void *cg_wd_main(void *unused) {
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "cgoguard-wd");
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&cg_wd_seq, __ATOMIC_ACQUIRE);
 		pthread_mutex_lock(&cg_wd_mu);

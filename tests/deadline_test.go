@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -326,4 +328,67 @@ func countTimers(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return strings.Count(string(b), "ID:")
+}
+
+// The timeout signal stays usable by the application: instances cgoguard
+// did not send for a live call reach os/signal.
+func TestTimeoutSignalStillNotifies(t *testing.T) {
+	blockingSetup(t)
+	// Make sure the timeout signal's handler is installed.
+	guard.Call(payload.ReadPipe, unsafe.Pointer(payload.NewResult(0)), guard.WithTimeout(time.Millisecond))
+	sig := guard.TimeoutSignal()
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	stop := faultLoop(t, 2)
+	defer stop()
+	for i := 0; i < 3; i++ {
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-ch:
+			if got != sig {
+				t.Fatalf("got %v", got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the timeout signal sent with kill did not reach os/signal")
+		}
+	}
+	// And deadlines still work.
+	if err := guard.Call(payload.ReadPipe, unsafe.Pointer(payload.NewResult(0)), guard.WithTimeout(5*time.Millisecond)); !errors.Is(err, guard.ErrTimeout) {
+		t.Fatal(err)
+	}
+}
+
+// A deadline that passes while the guarded C code is in a Go callback does
+// not interrupt the callback; the call is interrupted once it is back in C
+// and blocks.
+func TestDeadlineDuringGoCallback(t *testing.T) {
+	blockingSetup(t)
+	var completed atomic.Bool
+	payload.SetCallback(func(in int) int {
+		time.Sleep(40 * time.Millisecond) // past the deadline, in Go
+		x := 0
+		for i := 0; i < 20_000_000; i++ { // and running Go code
+			x += i
+		}
+		completed.Store(true)
+		return x & 1
+	})
+	defer payload.SetCallback(nil)
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	start := time.Now()
+	err := guard.Call(payload.CallGoThenBlock, unsafe.Pointer(r), guard.WithTimeout(10*time.Millisecond), guard.WithGrace(0))
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || !ie.InSyscall {
+		t.Fatalf("got %v", err)
+	}
+	if !completed.Load() {
+		t.Fatal("the Go callback was interrupted")
+	}
+	if time.Since(start) < 40*time.Millisecond {
+		t.Fatal("returned before the callback could have finished")
+	}
 }

@@ -7,3 +7,10 @@ void pl_call_go(void *arg) {
 	r->out = plGoCallback(r->in);
 	r->after = 1;
 }
+
+// Calls back into Go, then blocks reading an empty pipe.
+void pl_call_go_then_block(void *arg) {
+	struct pl_result *r = arg;
+	r->out = plGoCallback(r->in);
+	pl_block_read_pipe(arg);
+}

@@ -3,6 +3,7 @@ package payload
 /*
 #include "payload.h"
 void pl_call_go(void *);
+void pl_call_go_then_block(void *);
 */
 import "C"
 
@@ -14,6 +15,9 @@ import (
 // CallGo is a C function that calls the Go function set with SetCallback,
 // passing its input, and stores the result in Out.
 var CallGo = unsafe.Pointer(C.pl_call_go)
+
+// CallGoThenBlock calls the Go callback, then blocks in read() forever.
+var CallGoThenBlock = unsafe.Pointer(C.pl_call_go_then_block)
 
 var (
 	callbackMu sync.Mutex
