@@ -15,6 +15,17 @@
 //		log.Printf("parser crashed: %v", ce) // SIGSEGV, address, C function, file:line
 //	}
 //
+// # Deadlines and cancellation
+//
+// WithTimeout, and CallContext with a context that has a deadline or can be
+// cancelled, stop a C call that does not return in time: a watchdog thread
+// sends a signal to the one thread running it, which unwinds to the guard
+// point as for a fault, and the call returns an *InterruptError (matching
+// ErrTimeout and context.DeadlineExceeded, or context.Canceled). A thread
+// blocked in a system call is stopped at once; one running user code is
+// given a grace period to reach a system call (WithGrace) before it is
+// stopped wherever it stands. See the README for what each leaves behind.
+//
 // # What recovery can and cannot promise
 //
 // The guarded function is abandoned at the faulting instruction: nothing it
@@ -41,7 +52,8 @@
 //     through cgo is not recovered by the outer guard: jumping over Go frames
 //     would corrupt the runtime, so it crashes as it would without cgoguard.
 //     Use another guard.Call inside the callback to protect such code.
-//   - Guards nest up to MaxDepth deep on one thread.
+//   - Guards nest up to MaxDepth deep on one thread; one call with a deadline
+//     per thread at a time (ErrNestedDeadline).
 //   - A library that later installs its own handler for one of these signals
 //     is noticed (through sigaction/signal) and cgoguard's handler is put
 //     back in front of it on the next guarded call; VerifyHandlers checks
