@@ -51,8 +51,13 @@ func TestDeadlineInterruptsBlockers(t *testing.T) {
 				if took < 30*time.Millisecond || took > 5*time.Second {
 					t.Fatalf("returned after %v", took)
 				}
-				if ie.Signal != guard.TimeoutSignal() || ie.PC == 0 || ie.Attempts != 1 {
+				if ie.Signal != guard.TimeoutSignal() || ie.PC == 0 || ie.Attempts != 1 || ie.ThreadID == 0 || len(ie.Frames) == 0 {
 					t.Fatalf("fields: %+v", *ie)
+				}
+				// Where it was stopped: the blocking C function is among the
+				// symbolized frames.
+				if want := "pl_" + map[bool]string{true: "block_", false: ""}[b.Name != "cpu_loop"]; haveSymbols(t) && !hasFunctionPrefix(ie.Frames, want) {
+					t.Fatalf("no %s* frame in %v", want, ie.Frames)
 				}
 				if !strings.Contains(err.Error(), "interrupted") {
 					t.Fatalf("Error() = %q", err)
@@ -391,4 +396,13 @@ func TestDeadlineDuringGoCallback(t *testing.T) {
 	if time.Since(start) < 40*time.Millisecond {
 		t.Fatal("returned before the callback could have finished")
 	}
+}
+
+func hasFunctionPrefix(frames []runtime.Frame, prefix string) bool {
+	for _, f := range frames {
+		if strings.HasPrefix(f.Function, prefix) {
+			return true
+		}
+	}
+	return false
 }
