@@ -72,8 +72,11 @@ test-cross:
 	CGO_ENABLED=0 $(GO) build ./guard/ ./examples/...
 	CGO_ENABLED=0 $(GO) test -count=1 ./guard/
 
+# Costs side by side (compare within one run), then interrupt lateness over
+# 10,000 timed-out calls, idle and with both cores busy.
 bench:
-	$(GO) test -run '^$$' -bench . -count 5 ./tests/
+	$(GO) test -run '^$$' -bench 'RawCgo|GuardCall|FaultRecover' -benchmem -count 5 ./tests/
+	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
 
 digest:
 	@d=$$(for f in $$(ls csrc/* include/* | LC_ALL=C sort); do printf '%s\n' "$$f"; cat "$$f"; done | sha256sum | cut -d' ' -f1); \
