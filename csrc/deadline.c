@@ -321,9 +321,8 @@ void cgoguard_cancel_request(cgoguard_cancel *c) {
 
 int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
                            int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {
-	static CG_TLS cgoguard_fault scratch;
 	if (fault == NULL) {
-		fault = &scratch;
+		fault = &cg_scratch;
 		max_frames = 0;
 	}
 	if (timeout_ns <= 0 && cancel == NULL)

@@ -97,7 +97,7 @@ int cg_slow_entry(void) {
 CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
 CG_TLS int cg_ndepth;
 
-static CG_TLS cgoguard_fault cg_scratch;
+CG_TLS cgoguard_fault cg_scratch;
 
 int cgoguard_call_frames(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames) {
 	if (fault == NULL) {

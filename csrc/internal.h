@@ -71,6 +71,8 @@ extern CG_TLS int cg_ndepth;
 
 /* Set once the calling thread has what a guard needs (guard_point.c). */
 extern CG_TLS int cg_thread_ready;
+/* Where a fault is recorded when the caller asked for no record. */
+extern CG_TLS cgoguard_fault cg_scratch;
 int cg_slow_entry(void);
 
 /* The number of guards really open around a frame whose stack pointer is

@@ -55,13 +55,6 @@ func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opt
 // VerifyHandlers reports ErrUnsupported.
 func VerifyHandlers() (int, error) { return 0, ErrUnsupported }
 
-// Stats are process-wide counters.
-type Stats struct {
-	Recovered      uint64 // faults recovered by a guard since start
-	Interrupted    uint64 // calls interrupted at a deadline or cancellation since start
-	HandlerRepairs uint64 // times a replaced handler was put back in front
-}
-
 // ReadStats returns zero counters: nothing is ever guarded here.
 func ReadStats() Stats { return Stats{} }
 
