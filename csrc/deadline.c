@@ -187,10 +187,7 @@ static uint64_t cg_wd_scan(uint64_t now) {
 static void *cg_wd_main(void *unused) {
 	(void)unused;
 	int idle = 0;
-	/* The watchdog takes no signals meant for others. */
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* The watchdog takes no signals (it starts with all blocked). */
 	pthread_setname_np(pthread_self(), "cgoguard-wd");
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&cg_wd_seq, __ATOMIC_ACQUIRE);
@@ -282,7 +279,15 @@ static int cg_deadline_prepare(void) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 64 * 1024);
+		/* Start it with every signal blocked, so that none meant for the
+		 * process lands on it before it can block them itself (it has no
+		 * alternate stack and no Go M). The creator's mask is restored
+		 * at once. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		rc = pthread_create(&cg_wd_thread, &attr, cg_wd_main, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
 		if (rc != 0) {
 			pthread_mutex_unlock(&cg_wd_mu);
