@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,19 +166,21 @@ static uint64_t cg_wd_scan(uint64_t now) {
 				next = dl;
 			continue;
 		}
-		if (s->fired_gen != gen) {
-			s->fired_gen = gen;
+		if (__atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) != gen) {
+			/* Published before the re-read below, so that a call
+			 * ending meanwhile either is seen here as ended or sees
+			 * this and drains (cg_disarm). */
+			__atomic_store_n(&s->fired_gen, gen, __ATOMIC_SEQ_CST);
 			s->fired_at = now;
 		} else {
 			int64_t grace = __atomic_load_n(&s->grace, __ATOMIC_RELAXED);
 			if (grace >= 0 && now - s->fired_at >= cg_ns_to_units((uint64_t)grace))
 				__atomic_store_n(&s->force_gen, gen, __ATOMIC_RELEASE);
 		}
-		/* Re-read: the call may have ended while we decided. A signal
-		 * that still lands after that carries a stale tag and is dropped. */
-		if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == gen &&
-		    __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE) != 0)
-			cg_send(s, gen);
+		/* Re-read: the call may have ended while we decided. */
+		if (__atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) == gen &&
+		    __atomic_load_n(&s->deadline, __ATOMIC_SEQ_CST) != 0 && cg_send(s, gen) == 0)
+			__atomic_fetch_add(&s->sent, 1, __ATOMIC_SEQ_CST);
 		if (now + cg_ns_to_units(CG_RESEND_NS) < next)
 			next = now + cg_ns_to_units(CG_RESEND_NS);
 	}
@@ -366,10 +369,34 @@ int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns
 	return CGOGUARD_OK;
 }
 
-void cg_disarm(struct cg_slot *s, cgoguard_cancel *cancel) {
-	__atomic_store_n(&s->deadline, 0, __ATOMIC_RELEASE);
+/*
+ * A timeout signal still on its way when a call ends would land on whatever
+ * the thread does next. The handler would drop it (stale tag), but it would
+ * still cut short a system call the kernel does not restart after a handler
+ * (poll, select, nanosleep, epoll_wait return EINTR). So a call the
+ * watchdog has signalled waits, before returning, until every signal sent
+ * for it has been delivered: taking the watchdog's mutex ends any send in
+ * progress (and, deadline now 0, no more follow), then each sched_yield
+ * returns to user mode, where pending signals are delivered.
+ */
+static void cg_drain(struct cg_slot *s) {
+	pthread_mutex_lock(&cg_wd_mu);
+	pthread_mutex_unlock(&cg_wd_mu);
+	/* Bounded: a thread whose C code blocked the signal never receives
+	 * it; give up rather than hang. */
+	for (int i = 0; i < 1000; i++) {
+		if (__atomic_load_n(&s->received, __ATOMIC_SEQ_CST) >= __atomic_load_n(&s->sent, __ATOMIC_SEQ_CST))
+			return;
+		sched_yield();
+	}
+}
+
+void cg_disarm(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel) {
+	__atomic_store_n(&s->deadline, 0, __ATOMIC_SEQ_CST);
 	if (cancel != NULL)
 		__atomic_store_n(&cancel->gen, 0, __ATOMIC_SEQ_CST);
+	if (__builtin_expect(__atomic_load_n(&s->fired_gen, __ATOMIC_SEQ_CST) == gen, 0))
+		cg_drain(s);
 }
 
 #endif /* x86-64 Linux */

@@ -392,6 +392,7 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	uint64_t tag = (uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_GEN_MASK;
 	if (s == NULL)
 		return;
+	__atomic_fetch_add(&s->received, 1, __ATOMIC_SEQ_CST); /* see cg_drain */
 	uint64_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 	if (gen != tag || __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE) == 0)
 		return; /* stale */

@@ -150,8 +150,10 @@ struct cg_slot {
 	int64_t grace;        /* ns; negative: never force (atomic) */
 	uint64_t cancel_gen;  /* == gen when that call was cancelled (atomic) */
 	uint64_t force_gen;   /* == gen once its grace period ended (atomic) */
-	uint64_t fired_gen;   /* watchdog only: the call it has signalled */
+	uint64_t fired_gen;   /* the call the watchdog has signalled (atomic) */
 	uint64_t fired_at;    /* watchdog only: when it first did */
+	uint64_t sent;        /* timeout signals sent to this thread (atomic) */
+	uint64_t received;    /* ... and delivered to it (atomic; by the handler) */
 };
 
 /* The timeout signal's si_value: a marker and the call's generation. */
@@ -170,7 +172,7 @@ static inline uint64_t cg_deadline_clock(void) {
 int cg_call_deadline_slow(void);
 int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
            cgoguard_cancel *cancel);
-void cg_disarm(struct cg_slot *s, cgoguard_cancel *cancel);
+void cg_disarm(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel);
 int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
 
 /* cg_call with a deadline (timeout_ns > 0) and/or a cancellation token. */
@@ -195,10 +197,11 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 	int d = cg_live_depth(sp);
 	if (d >= CGOGUARD_MAX_DEPTH)
 		return CGOGUARD_EDEPTH;
-	int rc = cg_arm(s, (s->gen + 1) & CG_TAG_GEN_MASK, timeout_ns, grace_ns, d + 1, cancel);
+	uint64_t gen = (s->gen + 1) & CG_TAG_GEN_MASK;
+	int rc = cg_arm(s, gen, timeout_ns, grace_ns, d + 1, cancel);
 	if (rc == CGOGUARD_OK)
 		rc = cg_call(fn, arg, fault, max_frames);
-	cg_disarm(s, cancel);
+	cg_disarm(s, gen, cancel);
 	return rc;
 }
 

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
@@ -405,4 +406,57 @@ func hasFunctionPrefix(frames []runtime.Frame, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// Signals the watchdog sent for a call that has ended must not cut short
+// the thread's next system call: poll() is not restarted after a handler
+// and would return EINTR. Calls that get signalled several times (running
+// user code past the deadline, then blocking) are each followed by a
+// wait with a 15 ms timeout (ppoll, which only the timeout signal can
+// interrupt) that must time out normally.
+func TestNoEINTRAfterInterrupt(t *testing.T) {
+	blockingSetup(t)
+	workers, n := 8, 60
+	if testing.Short() {
+		workers, n = 4, 15
+	}
+	// Several threads at once: each arm wakes the watchdog, and every scan
+	// re-signals calls it has already signalled, so signals are often in
+	// flight as a call ends.
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			r := payload.NewResult(0)
+			defer payload.Free(r)
+			for i := 0; i < n; i++ {
+				*r = *payload.NewResultValue(1500 + i%7*100) // spin 1.5-2.1 ms, then block
+				err := guard.Call(payload.SpinThenBlock, unsafe.Pointer(r), guard.WithTimeout(500*time.Microsecond), guard.WithGrace(-1), guard.WithMaxFrames(0))
+				if !errors.Is(err, guard.ErrTimeout) {
+					errs <- err
+					return
+				}
+				*r = *payload.NewResultValue(15)
+				r.SetInner(int(guard.TimeoutSignal()))
+				start := time.Now()
+				if err := guard.Call(payload.PollOnce, unsafe.Pointer(r)); err != nil {
+					errs <- err
+					return
+				}
+				if r.Out() != 0 || time.Since(start) < 15*time.Millisecond {
+					errs <- fmt.Errorf("iteration %d: wait returned %d after %v: a stale timeout signal cut it short", i, r.Out(), time.Since(start))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

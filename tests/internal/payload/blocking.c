@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -60,18 +61,23 @@ void pl_block_recv_socket(void *arg) {
 	r->out = recv(pl_sock[0], &c, 1, 0);
 }
 
+// poll and select return EINTR whenever any signal with a handler arrives
+// (the Go runtime's SIGURG and SIGPROF included): retry, as C code running
+// in a Go program must.
 void pl_block_poll(void *arg) {
 	struct pl_result *r = arg;
 	struct pollfd p = {.fd = pl_pipe[0], .events = POLLIN};
-	r->out = poll(&p, 1, -1);
+	while ((r->out = poll(&p, 1, -1)) < 0 && errno == EINTR)
+		;
 }
 
 void pl_block_select(void *arg) {
 	struct pl_result *r = arg;
 	fd_set rd;
-	FD_ZERO(&rd);
-	FD_SET(pl_pipe[0], &rd);
-	r->out = select(pl_pipe[0] + 1, &rd, NULL, NULL, NULL);
+	do {
+		FD_ZERO(&rd);
+		FD_SET(pl_pipe[0], &rd);
+	} while ((r->out = select(pl_pipe[0] + 1, &rd, NULL, NULL, NULL)) < 0 && errno == EINTR);
 }
 
 // nanosleep in the loop a careful C library writes: retry on EINTR.
@@ -145,4 +151,23 @@ void pl_spin_us(void *arg) {
 		clock_gettime(CLOCK_MONOTONIC, &b);
 	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < r->in);
 	r->out = r->in;
+}
+
+// Spins r->in microseconds in user code, then blocks reading an empty pipe.
+void pl_spin_then_block(void *arg) {
+	pl_spin_us(arg);
+	pl_block_read_pipe(arg);
+}
+
+// One wait on an empty pipe for r->in milliseconds, no EINTR retry, during
+// which only sig can interrupt it (ppoll's mask blocks every other signal,
+// the Go runtime's included): r->out is 0 on timeout, -1 if sig cut it short.
+void pl_poll_once(void *arg) {
+	struct pl_result *r = arg;
+	struct pollfd p = {.fd = pl_pipe[0], .events = POLLIN};
+	struct timespec ts = {r->in / 1000, (r->in % 1000) * 1000000};
+	sigset_t only;
+	sigfillset(&only);
+	sigdelset(&only, (int)r->inner);
+	r->out = ppoll(&p, 1, &ts, &only);
 }

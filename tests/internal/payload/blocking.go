@@ -51,4 +51,8 @@ var (
 	SpinUs       = unsafe.Pointer(C.pl_spin_us)
 	ReadPipe     = unsafe.Pointer(C.pl_block_read_pipe)
 	SleepSeconds = unsafe.Pointer(C.pl_sleep_seconds)
+	// SpinThenBlock spins r.In µs, then blocks in read() forever.
+	SpinThenBlock = unsafe.Pointer(C.pl_spin_then_block)
+	// PollOnce polls an empty pipe once for r.In ms; Out is poll's result.
+	PollOnce = unsafe.Pointer(C.pl_poll_once)
 )

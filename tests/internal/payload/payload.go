@@ -40,6 +40,9 @@ func (r *Result) Out() int { return int(r.out) }
 // In returns the input field.
 func (r *Result) In() int { return int(r.in) }
 
+// SetInner sets the inner field (an extra input for some payloads).
+func (r *Result) SetInner(v int) { r.inner = C.long(v) }
+
 // Inner is what a nested guard reported.
 func (r *Result) Inner() int { return int(r.inner) }
 

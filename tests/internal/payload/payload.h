@@ -63,4 +63,6 @@ void pl_spin(void *);
 void pl_malloc_loop(void *);
 void pl_sleep_us(void *);
 void pl_spin_us(void *);
+void pl_spin_then_block(void *);
+void pl_poll_once(void *);
 #endif
