@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -132,6 +133,22 @@ int cgoguard_set_timeout_signal(int sig) {
 	return rc;
 }
 
+/* membarrier(2) PRIVATE_EXPEDITED: a full memory barrier on every running
+ * thread of the process, so the fast path can do without one (cg_disarm). */
+int cg_membarrier_ok;
+
+static void cg_membarrier_init(void) {
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+		__atomic_store_n(&cg_membarrier_ok, 1, __ATOMIC_SEQ_CST);
+}
+
+static void cg_fence_all_threads(void) {
+	if (cg_membarrier_ok)
+		syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static void cg_wd_kick(void) {
 	__atomic_fetch_add(&cg_wd_seq, 1, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &cg_wd_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -171,6 +188,7 @@ static uint64_t cg_wd_scan(uint64_t now) {
 			 * ending meanwhile either is seen here as ended or sees
 			 * this and drains (cg_disarm). */
 			__atomic_store_n(&s->fired_gen, gen, __ATOMIC_SEQ_CST);
+			cg_fence_all_threads();
 			s->fired_at = now;
 		} else {
 			int64_t grace = __atomic_load_n(&s->grace, __ATOMIC_RELAXED);
@@ -246,6 +264,8 @@ static void cg_fork_prepare(void) { pthread_mutex_lock(&cg_wd_mu); }
 static void cg_fork_parent(void) { pthread_mutex_unlock(&cg_wd_mu); }
 static void cg_fork_child(void) {
 	pthread_mutex_init(&cg_wd_mu, NULL);
+	/* membarrier registration is per process (mm): do it again */
+	cg_membarrier_ok = 0;
 	cg_slots = NULL;
 	cg_thread_slot = NULL;
 	cg_wd_started = 0;
@@ -268,6 +288,8 @@ static int cg_deadline_prepare(void) {
 	pthread_mutex_lock(&cg_wd_mu);
 	if (!cg_wd_started && !cg_tsc_ok)
 		cg_clock_init();
+	if (!cg_wd_started && !cg_membarrier_ok)
+		cg_membarrier_init();
 	if (!cg_timeout_sig_locked) {
 		int sig = cgoguard_timeout_signal();
 		__atomic_store_n(&cg_timeout_sig_value, sig, __ATOMIC_RELEASE);
@@ -392,10 +414,19 @@ static void cg_drain(struct cg_slot *s) {
 }
 
 void cg_disarm(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel) {
-	__atomic_store_n(&s->deadline, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->deadline, 0, __ATOMIC_RELEASE);
 	if (cancel != NULL)
 		__atomic_store_n(&cancel->gen, 0, __ATOMIC_SEQ_CST);
-	if (__builtin_expect(__atomic_load_n(&s->fired_gen, __ATOMIC_SEQ_CST) == gen, 0))
+	/* Store deadline, then load fired_gen; the watchdog stores fired_gen,
+	 * then loads deadline. One of the two must see the other's store: the
+	 * watchdog's side fences every thread with membarrier, so this side
+	 * needs only a compiler barrier (a full fence where membarrier is
+	 * missing). */
+	if (cg_membarrier_ok)
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(__atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) == gen, 0))
 		cg_drain(s);
 }
 

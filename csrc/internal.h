@@ -164,6 +164,7 @@ struct cg_slot {
 extern CG_TLS struct cg_slot *cg_thread_slot;
 uint64_t cg_now_ns(void);
 extern int cg_tsc_ok;
+extern int cg_membarrier_ok;
 
 /* The clock deadlines are kept in: TSC ticks or CLOCK_MONOTONIC ns. */
 static inline uint64_t cg_deadline_clock(void) {
