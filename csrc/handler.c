@@ -1,10 +1,13 @@
 /*
  * The signal handler: decides whether a signal is a fault of the innermost
- * open guard on this thread, and either unwinds to that guard point or
- * passes the signal on to the handler that was installed before.
+ * open guard on this thread (or the watchdog's timeout signal for the call
+ * it runs), and either unwinds to that guard point or passes the signal on
+ * to the handler that was installed before.
  *
  * Everything reachable from cg_dispatch is async-signal-safe: no malloc, no
- * locks, no stdio; only TLS (initial-exec), atomics and system calls.
+ * locks, no stdio; only TLS (initial-exec), atomics, system calls, and
+ * libgcc's unwinder (unwind.c), which takes no lock and does not allocate
+ * on glibc >= 2.35.
  */
 #if defined(__x86_64__) && defined(__linux__)
 #define _GNU_SOURCE
