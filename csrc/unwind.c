@@ -4,7 +4,11 @@
  * libgcc's _Unwind_Backtrace steps from the handler through the kernel's
  * signal frame (glibc's __restore_rt carries unwind info for it) into the
  * interrupted code. With glibc >= 2.35 libgcc finds unwind tables through
- * _dl_find_object, which takes no lock and does not allocate; the walk reads
+ * _dl_find_object, which takes no lock and does not allocate (checked:
+ * Debian 12's libgcc_s imports it). One exception: once some code has
+ * registered unwind tables itself with __register_frame_info (JIT
+ * compilers do), libgcc searches those first under its own mutex; a fault
+ * inside such a search would then deadlock the handler. The walk reads
  * only the thread's own stack, and we refuse frames whose CFA leaves the
  * range between the fault and the guard point, so a smashed stack ends the
  * walk instead of sending the unwinder to a wild address.
