@@ -3,6 +3,7 @@
 #   make demo    run the main example (examples/segv)
 #   make test    everything CI runs
 #   make bench   guarded call vs raw cgo call, side by side
+#   make stress  the randomized soak for 10 minutes (+ profile, + race)
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
 #   make digest  refresh the csrc/ digest in guard/ after editing the C core
 
@@ -21,7 +22,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-race test-c test-cross bench lib digest clean
+.PHONY: all deps demo test test-go test-race test-c test-cross test-soak stress bench lib digest clean
 
 all: lib
 
@@ -47,7 +48,19 @@ deps:
 	@sh .ci/deps.sh
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross
+	$(MAKE) test-go test-race test-c test-cross test-soak
+
+# A 2-minute slice of the soak (make stress runs it for 10 minutes).
+test-soak:
+	$(GO) test -count=1 -run TestSoak -v $(TESTLDFLAGS) ./tests/ -args -soak=2m
+
+# The full soak: 10 minutes, then once with a CPU profile on and once under
+# the race detector (shorter: the race detector slows everything tenfold).
+stress:
+	@mkdir -p $(BUILD)
+	$(GO) test -count=1 -run TestSoak -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -soak=10m
+	$(GO) test -count=1 -run TestSoak -v -timeout 30m -cpuprofile $(BUILD)/soak.pprof $(TESTLDFLAGS) ./tests/ -args -soak=3m
+	$(GO) test -count=1 -run TestSoak -v -timeout 30m -race $(TESTLDFLAGS) ./tests/ -args -soak=3m
 
 test-go:
 	$(GO) vet ./...
