@@ -138,3 +138,16 @@ func benchLateness(b *testing.B, spinners int) {
 	b.ReportMetric(pct(ret, 0.50), "ret-p50-µs")
 	b.ReportMetric(pct(ret, 0.99), "ret-p99-µs")
 }
+
+// The seed-style wrapper on the same empty function: sigaction installs,
+// setitimer arm and disarm, and restores around every call.
+func BenchmarkSeedStyleCall(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var arg unsafe.Pointer
+	for b.Loop() {
+		if sig := payload.SeedCall(payload.Empty, arg, 1_000_000); sig != 0 {
+			b.Fatalf("signal %d", sig)
+		}
+	}
+}

@@ -178,3 +178,11 @@ var BlockThenFault = unsafe.Pointer(C.pl_block_then_fault)
 
 // SigBlocked reports whether sig is blocked on the calling thread.
 func SigBlocked(sig syscall.Signal) bool { return C.pl_sig_blocked(C.int(sig)) == 1 }
+
+// SeedCall runs fn(arg) the way the design cgoguard replaces did: handlers
+// installed with sigaction and a setitimer armed around every call, then
+// disarmed and restored. It returns 0 or the signal that ended the call.
+// Single-threaded only; the benchmark locks its goroutine to one thread.
+func SeedCall(fn, arg unsafe.Pointer, timeoutUs int) int {
+	return int(C.pl_seed_call(C.pl_fn(fn), arg, C.long(timeoutUs)))
+}

@@ -46,6 +46,7 @@ long pl_replacement_seen(int sig);
 void pl_nested_outer(void *);
 void pl_nest_deep(void *);
 int pl_guard_in_c_thread(pl_fn fn, long *sig, int *depth_after);
+int pl_seed_call(pl_fn fn, void *arg, long timeout_us);
 
 
 
