@@ -386,7 +386,7 @@ func TestDeadlineDuringGoCallback(t *testing.T) {
 	r := payload.NewResult(0)
 	defer payload.Free(r)
 	start := time.Now()
-	err := guard.Call(payload.CallGoThenBlock, unsafe.Pointer(r), guard.WithTimeout(10*time.Millisecond), guard.WithGrace(0))
+	err := guard.Call(payload.CallGoThenBlock, unsafe.Pointer(r), guard.WithTimeout(10*time.Millisecond), guard.WithGrace(-1))
 	var ie *guard.InterruptError
 	if !errors.As(err, &ie) || !ie.InSyscall {
 		t.Fatalf("got %v", err)
