@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +11,7 @@ import (
 // A fault in unguarded C called from a Go callback inside a guarded call is
 // left to Go: exit status 2 and Go's report, not a recovery.
 func TestUnguardedFaultInsideGoCallback(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "cbcrash")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cbcrash").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "./cbcrash")
 	for i := 0; i < 5; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		out, err := exec.CommandContext(ctx, bin).CombinedOutput()

@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +10,7 @@ import (
 
 // The main example builds, recovers each crash and carries on.
 func TestExampleSegv(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "segv")
-	if out, err := exec.Command("go", "build", "-o", bin, "../examples/segv").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "../examples/segv")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin).CombinedOutput()

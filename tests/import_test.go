@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -13,10 +12,7 @@ import (
 // the first Call installs the fault handlers, the first deadline the
 // timeout signal's handler and the watchdog.
 func TestImportChangesNothing(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "importprog")
-	if out, err := exec.Command("go", "build", "-o", bin, "./importprog").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "./importprog")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin).CombinedOutput()
