@@ -3,6 +3,7 @@
 #define CGOGUARD_INTERNAL_H
 
 #include <signal.h>
+#include <sys/ucontext.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -205,6 +206,33 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 	cg_disarm(s, gen, cancel);
 	return rc;
 }
+
+/* ---- crash dump captures (dump_capture.c) ---- */
+
+#define CG_CAPTURE_SLOTS 8
+#define CG_CAPTURE_STACK (64 * 1024)
+
+/* The state of a thread at a fault or forced interrupt, for a crash dump. */
+struct cgoguard_capture {
+	int32_t state;      /* atomic: see dump_capture.c */
+	uint32_t seq;       /* which fault; also in cgoguard_fault.capture */
+	int32_t tid;
+	int32_t has_fpregs;
+	uint64_t regs[CGOGUARD_NREGS]; /* glibc's gregs order */
+	uint8_t fpregs[512];           /* the fxsave area (x87, MXCSR, XMM0-15) */
+	uint64_t code_start;           /* code[0] was at this address */
+	uint32_t code_len;
+	uint32_t stack_len;
+	uint64_t stack_start;          /* stack[0] was at this address */
+	uint8_t code[256];             /* around the PC */
+	uint8_t stack[CG_CAPTURE_STACK]; /* from just below SP upward */
+};
+
+int cgoguard_capture_enable(void);
+void cg_capture(cgoguard_fault *f, const ucontext_t *uc);
+const struct cgoguard_capture *cgoguard_capture_get(int32_t id);
+void cgoguard_capture_release(const struct cgoguard_capture *c);
+void cgoguard_capture_drop(int32_t id);
 
 /* Fault hand-over to the Go package (report_pool.c). */
 extern CG_TLS cgoguard_fault cg_thread_fault;

@@ -45,6 +45,8 @@ int64_t cgoguard_pool_publish(int rc) {
 			return signo | (int64_t)(s + 1);
 		}
 	}
+	/* Nobody will read this record, nor the dump capture it names. */
+	cgoguard_capture_drop(cg_thread_fault.capture);
 	return signo;
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"syscall"
@@ -65,6 +66,16 @@ type CrashError struct {
 	SenderPID int       // for a signal raised with raise/abort: the process that sent it (this one)
 	Depth     int       // 1 for the outermost guard on the thread
 	Time      time.Time // when the handler ran
+	// Taint says what the fault may have left inconsistent.
+	Taint Taint
+	// GoStack is the stack of the goroutine that made the call, as
+	// runtime.Callers returns it (use runtime.CallersFrames).
+	GoStack []uintptr
+	// DumpPath is the crash dump written for the fault ("" for none);
+	// DumpErr says why none was written when one was due (it matches
+	// ErrDumpSkipped when a limit skipped it).
+	DumpPath string
+	DumpErr  error
 }
 
 // Error returns one line: signal and code names, address, and the innermost
@@ -134,29 +145,84 @@ func (e *CrashError) Is(target error) bool { return target == ErrCrash }
 // CodeName is the symbolic name of Code for this signal, e.g. "SEGV_MAPERR".
 func (e *CrashError) CodeName() string { return codeName(e.Signal, e.Code) }
 
-// Format implements fmt.Formatter: %v and %s print Error(); %+v adds the
-// registers and one line per frame.
+// Format implements fmt.Formatter: %v and %s print Error(); %+v prints a
+// multi-line report: signal, code, address, thread, time, taint, dump,
+// registers, the C frames and the Go stack of the caller.
 func (e *CrashError) Format(s fmt.State, verb rune) {
 	switch {
 	case verb == 'v' && s.Flag('+'):
-		fmt.Fprintf(s, "%s\nthread %d, depth %d, at %s\n", e.Error(), e.ThreadID, e.Depth, e.Time.Format(time.RFC3339Nano))
-		fmt.Fprintf(s, "%v", e.Registers)
-		for _, f := range e.Frames {
-			name := f.Function
-			if name == "" {
-				name = "?"
-			}
-			fmt.Fprintf(s, "\n%#016x %s", f.PC, name)
-			if f.File != "" {
-				fmt.Fprintf(s, "\n\t%s:%d", f.File, f.Line)
-			}
+		fmt.Fprintf(s, "%s\n", e.Error())
+		fmt.Fprintf(s, "signal:  %s (%d), code %s (%d)", signalName(e.Signal), int(e.Signal), orQuestion(e.CodeName()), e.Code)
+		if e.Signal != syscall.SIGABRT && e.Code > 0 {
+			fmt.Fprintf(s, ", address %#x", e.Addr)
 		}
+		if e.SenderPID != 0 {
+			fmt.Fprintf(s, ", sent by pid %d", e.SenderPID)
+		}
+		fmt.Fprintf(s, "\nthread:  %d, guard depth %d, at %s\n", e.ThreadID, e.Depth, e.Time.Format(time.RFC3339Nano))
+		writeReportTail(s, e.Taint, e.DumpPath, e.DumpErr, e.Registers, e.Frames, e.GoStack)
 	case verb == 'v' || verb == 's':
 		fmt.Fprint(s, e.Error())
 	case verb == 'q':
 		fmt.Fprintf(s, "%q", e.Error())
 	default:
 		fmt.Fprintf(s, "%%!%c(*guard.CrashError=%s)", verb, e.Error())
+	}
+}
+
+func orQuestion(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// writeReportTail writes the part of a %+v report that crashes and
+// interrupts share.
+func writeReportTail(w io.Writer, t Taint, dump string, dumpErr error, r Registers, frames []runtime.Frame, goStack []uintptr) {
+	fmt.Fprintf(w, "taint:   %s: %s\n", t.Level, t.Reason)
+	if t.Object != "" {
+		fmt.Fprintf(w, "object:  %s\n", t.Object)
+	}
+	switch {
+	case dump != "":
+		fmt.Fprintf(w, "dump:    %s\n", dump)
+	case dumpErr != nil:
+		fmt.Fprintf(w, "dump:    none: %v\n", dumpErr)
+	}
+	fmt.Fprintf(w, "registers:\n")
+	for _, line := range strings.Split(r.String(), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintf(w, "C frames (innermost first):")
+	if len(frames) == 0 {
+		fmt.Fprintf(w, " none recorded")
+	}
+	for _, f := range frames {
+		name := f.Function
+		if name == "" {
+			name = "?"
+		}
+		fmt.Fprintf(w, "\n  %#016x %s", f.PC, name)
+		if f.File != "" {
+			if f.Line > 0 {
+				fmt.Fprintf(w, "\n      %s:%d", f.File, f.Line)
+			} else {
+				fmt.Fprintf(w, "\n      %s", f.File)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nGo stack of the caller:")
+	if len(goStack) == 0 {
+		fmt.Fprintf(w, " not recorded")
+	}
+	it := runtime.CallersFrames(goStack)
+	for len(goStack) > 0 {
+		f, more := it.Next()
+		fmt.Fprintf(w, "\n  %s\n      %s:%d", f.Function, f.File, f.Line)
+		if !more {
+			break
+		}
 	}
 }
 
@@ -181,6 +247,37 @@ type InterruptError struct {
 	Registers         Registers
 	ThreadID          int
 	Time              time.Time
+	// Taint says what the abandoned call may have left inconsistent.
+	Taint Taint
+	// GoStack is the stack of the goroutine that made the call.
+	GoStack []uintptr
+	// DumpPath is the crash dump written for a forced interrupt ("" for
+	// none: interrupts in a system call write none); DumpErr as in
+	// CrashError.
+	DumpPath string
+	DumpErr  error
+}
+
+// Format implements fmt.Formatter: %v and %s print Error(); %+v prints a
+// multi-line report like CrashError's.
+func (e *InterruptError) Format(s fmt.State, verb rune) {
+	switch {
+	case verb == 'v' && s.Flag('+'):
+		fmt.Fprintf(s, "%s\n", e.Error())
+		how := "blocked in a system call"
+		if e.Forced {
+			how = "forced in user code after its grace period"
+		}
+		fmt.Fprintf(s, "stopped: %s, by %s (%d), pc %#x\n", how, signalName(e.Signal), int(e.Signal), e.PC)
+		fmt.Fprintf(s, "thread:  %d, attempt %d, at %s\n", e.ThreadID, e.Attempts, e.Time.Format(time.RFC3339Nano))
+		writeReportTail(s, e.Taint, e.DumpPath, e.DumpErr, e.Registers, e.Frames, e.GoStack)
+	case verb == 'v' || verb == 's':
+		fmt.Fprint(s, e.Error())
+	case verb == 'q':
+		fmt.Fprintf(s, "%q", e.Error())
+	default:
+		fmt.Fprintf(s, "%%!%c(*guard.InterruptError=%s)", verb, e.Error())
+	}
 }
 
 func (e *InterruptError) Error() string {

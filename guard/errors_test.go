@@ -22,7 +22,8 @@ func TestCrashErrorFormatting(t *testing.T) {
 		t.Errorf("%%v/%%s differ from Error()")
 	}
 	long := fmt.Sprintf("%+v", e)
-	for _, s := range []string{want, "rip", "parse_header\n\tparser.c:42", "0x0000000000401100 ?"} {
+	for _, s := range []string{want, "rip", "parse_header\n      parser.c:42", "0x0000000000401100 ?",
+		"signal:  SIGSEGV (11), code SEGV_MAPERR (1), address 0x10", "taint:   none", "Go stack of the caller: not recorded"} {
 		if !strings.Contains(long, s) {
 			t.Errorf("%%+v lacks %q:\n%s", s, long)
 		}

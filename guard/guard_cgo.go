@@ -97,7 +97,7 @@ func Install() error {
 	}
 	start, end := gotext.Range()
 	C.cgoguard_set_go_text(C.uintptr_t(start), C.uintptr_t(end))
-	installErr = resultError(int64(C.cgoguard_install()))
+	installErr = resultError(int64(C.cgoguard_install()), nil)
 	installDone = true
 	if installErr == nil {
 		installed.Store(true)
@@ -133,7 +133,7 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 		r = int64(C.cg_pool_call_deadline(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames,
 			C.int64_t(d), C.int64_t(DefaultGrace), nil))
 		if r != 0 {
-			return finishError(resultError(r), nil, time.Duration(d), 1)
+			return observe(finishError(resultError(r, nil), nil, time.Duration(d), 1))
 		}
 	default:
 		return callWith(context.Background(), fn, arg, opts)
@@ -141,7 +141,7 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 	if r == 0 {
 		return nil
 	}
-	return resultError(r)
+	return observe(resultError(r, nil))
 }
 
 func isTimeout(o Option) bool {
@@ -271,7 +271,7 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 		if r == 0 {
 			return ret, nil
 		}
-		err := finishError(resultError(r), ctx, c.timeout, attempt)
+		err := observe(finishError(resultError(r, &c), ctx, c.timeout, attempt))
 		var ie *InterruptError
 		if errors.As(err, &ie) && ie.Err == ErrTimeout && attempt <= c.retries {
 			continue
@@ -337,27 +337,30 @@ func VerifyHandlers() (int, error) {
 	}
 	n := int(C.cgoguard_verify_handlers())
 	if n < 0 {
-		return 0, resultError(int64(n))
+		return 0, resultError(int64(n), nil)
 	}
 	return n, nil
 }
 
 // ReadStats returns the process-wide counters.
 func ReadStats() Stats {
-	return Stats{
+	s := Stats{
 		Recovered:      uint64(C.cgoguard_recovered()),
 		Interrupted:    uint64(C.cgoguard_interrupted()),
 		HandlerRepairs: uint64(C.cgoguard_handler_repairs()),
 	}
+	readGoStats(&s)
+	return s
 }
 
-// resultError turns a C result into an error.
-func resultError(r int64) error {
+// resultError turns a C result into an error; c configured the call (nil:
+// the defaults).
+func resultError(r int64, c *callConfig) error {
 	switch {
 	case r == 0:
 		return nil
 	case r > 0:
-		return reportFromPool(r)
+		return reportFromPool(r, c)
 	}
 	switch r {
 	case C.CGOGUARD_ENULLFN:
@@ -389,8 +392,9 @@ func (e *resultCodeError) Error() string {
 }
 
 // reportFromPool reads the fault record the C side left in the pool: a
-// *CrashError for a fault, an *InterruptError for an interrupted call.
-func reportFromPool(r int64) error {
+// *CrashError for a fault, an *InterruptError for an interrupted call, with
+// taint, the caller's Go stack and, when one is due, a crash dump.
+func reportFromPool(r int64, c *callConfig) error {
 	slot := int(uint32(r)) - 1
 	rc := int((r >> 48) & 0xff)
 	e := &CrashError{Signal: syscall.Signal((r >> 32) & 0xffff)}
@@ -415,16 +419,58 @@ func reportFromPool(r int64) error {
 		for i := range pcs {
 			pcs[i] = uintptr(f.frames[i])
 		}
+		id := f.capture
 		C.cgoguard_pool_release(C.int(slot))
 		e.Frames = symbolize(pcs)
+		// A dump is due for a fault or a forced interrupt; the handler
+		// captured one if captures were on and a slot was free.
+		dir := ""
+		if rc == C.CGOGUARD_FAULT || interrupt == C.CGOGUARD_FORCED {
+			dir = dumpDirFor(c)
+		}
+		switch {
+		case dir == "":
+			if id != 0 {
+				C.cgoguard_capture_drop(id)
+			}
+		case id == 0:
+			stats.dumpsSkipped.Add(1)
+			e.DumpErr = fmt.Errorf("%w: every capture slot was in use", ErrDumpSkipped)
+		default:
+			if in := takeCapture(id); in == nil {
+				stats.dumpsSkipped.Add(1)
+				e.DumpErr = fmt.Errorf("%w: the capture was taken over by a later fault", ErrDumpSkipped)
+			} else {
+				e.DumpPath, e.DumpErr = writeDumpFile(dir, in, e)
+			}
+		}
 	}
+	e.GoStack = callerStack()
 	if rc == C.CGOGUARD_FAULT {
+		e.Taint = computeTaint(e.Frames, e.Signal, stopFault, objectOf)
 		return e
+	}
+	kind := stopInSyscall
+	if interrupt == C.CGOGUARD_FORCED {
+		kind = stopForced
 	}
 	return &InterruptError{
 		Signal: e.Signal, PC: e.PC, SP: e.SP, Frames: e.Frames, Registers: e.Registers,
 		ThreadID: e.ThreadID, Time: e.Time,
 		InSyscall: interrupt == C.CGOGUARD_IN_SYSCALL, Forced: interrupt == C.CGOGUARD_FORCED,
-		Err: ErrTimeout,
+		Err:     ErrTimeout,
+		Taint:   computeTaint(e.Frames, e.Signal, kind, objectOf),
+		GoStack: e.GoStack, DumpPath: e.DumpPath, DumpErr: e.DumpErr,
 	}
+}
+
+// enableCapture makes the signal handler capture what crash dumps need.
+func enableCapture() error {
+	if err := Install(); err != nil {
+		return err
+	}
+	if C.cgoguard_capture_enable() != 0 {
+		return fmt.Errorf("guard: crash dumps: could not map %d KiB for captures", C.CG_CAPTURE_SLOTS*C.sizeof_struct_cgoguard_capture/1024)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 )
 
@@ -51,4 +52,21 @@ func codeName(sig syscall.Signal, code int) string {
 		return names[code-1]
 	}
 	return fmt.Sprintf("code %d", code)
+}
+
+// signalName is the short name: "SIGSEGV", or "SIGRTMIN+3" for a real-time
+// signal (glibc's SIGRTMIN is 34).
+func signalName(sig syscall.Signal) string {
+	if d, ok := signalDescriptions[sig]; ok {
+		return d[:strings.IndexByte(d, ':')]
+	}
+	switch {
+	case sig == syscall.SIGUSR1:
+		return "SIGUSR1"
+	case sig == syscall.SIGUSR2:
+		return "SIGUSR2"
+	case sig >= 34 && sig <= 64:
+		return fmt.Sprintf("SIGRTMIN+%d", int(sig)-34)
+	}
+	return fmt.Sprintf("signal %d", int(sig))
 }

@@ -14,11 +14,13 @@ type Option interface {
 }
 
 type callConfig struct {
-	maxFrames int
-	timeout   time.Duration // 0: none
-	retries   int
-	grace     time.Duration
-	err       error // a bad option, returned by the call
+	maxFrames  int
+	timeout    time.Duration // 0: none
+	retries    int
+	grace      time.Duration
+	dumpDir    string // WithDumpDir
+	dumpDirSet bool
+	err        error // a bad option, returned by the call
 }
 
 // DefaultMaxFrames is how many C frames a CrashError keeps by default.

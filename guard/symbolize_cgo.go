@@ -20,7 +20,10 @@ static int cg_dladdr(uintptr_t pc, const char **file, const char **sym, uintptr_
 */
 import "C"
 
-import "runtime"
+import (
+	"os"
+	"runtime"
+)
 
 // symbolize turns the recorded PCs into frames. pcs[0] is the faulting
 // instruction; the rest are return addresses, so the call instruction
@@ -71,4 +74,19 @@ func dladdrFrame(pc, lookup uintptr) runtime.Frame {
 		f.File = C.GoString(file)
 	}
 	return f
+}
+
+// objectOf is the file of the executable or shared object holding pc, as
+// the dynamic linker names it ("" when none does).
+func objectOf(pc uintptr) string {
+	var file, sym *C.char
+	var base, saddr C.uintptr_t
+	if pc == 0 || C.cg_dladdr(C.uintptr_t(pc), &file, &sym, &base, &saddr) == 0 || file == nil {
+		return ""
+	}
+	name := C.GoString(file)
+	if name == "" { // the main program, as glibc's dladdr may report it
+		name, _ = os.Executable()
+	}
+	return name
 }

@@ -58,6 +58,8 @@ func VerifyHandlers() (int, error) { return 0, ErrUnsupported }
 // ReadStats returns zero counters: nothing is ever guarded here.
 func ReadStats() Stats { return Stats{} }
 
+func enableCapture() error { return ErrUnsupported }
+
 // SetTimeoutSignal reports ErrUnsupported.
 func SetTimeoutSignal(sig syscall.Signal) error { return ErrUnsupported }
 

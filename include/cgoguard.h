@@ -66,7 +66,7 @@ typedef struct cgoguard_fault {
 	int32_t depth;       /* 1 for the outermost guard */
 	int32_t nframes;     /* entries used in frames */
 	int32_t interrupt;   /* CGOGUARD_NOT_INTERRUPTED, _IN_SYSCALL or _FORCED */
-	int32_t reserved;
+	int32_t capture;     /* internal: the crash dump capture taken, if any (Go package) */
 	/* frames[0] is pc; later entries are return addresses (subtract 1 to
 	 * symbolize the call instruction). Ends at the guarded function. */
 	uint64_t frames[CGOGUARD_MAX_FRAMES];

@@ -133,6 +133,18 @@ void pl_malloc_loop(void *arg) {
 	}
 }
 
+// Allocates and frees forever, with no system call: forced at its deadline,
+// the thread is stopped inside malloc or free nearly every time.
+void pl_malloc_spin(void *arg) {
+	struct pl_result *r = arg;
+	void *keep[64] = {0};
+	for (unsigned long i = 0;; i++) {
+		unsigned k = (unsigned)(i * 2654435761u) % 64;
+		free(keep[k]);
+		keep[k] = malloc(16 + (size_t)((i * 40503u + (unsigned long)r->in) % 2000));
+	}
+}
+
 // Sleeps r->in microseconds, then returns.
 void pl_sleep_us(void *arg) {
 	struct pl_result *r = arg;

@@ -47,6 +47,7 @@ func BlockingSetup() error {
 var (
 	Spin         = unsafe.Pointer(C.pl_spin)
 	MallocLoop   = unsafe.Pointer(C.pl_malloc_loop)
+	MallocSpin   = unsafe.Pointer(C.pl_malloc_spin)
 	SleepUs      = unsafe.Pointer(C.pl_sleep_us)
 	SpinUs       = unsafe.Pointer(C.pl_spin_us)
 	ReadPipe     = unsafe.Pointer(C.pl_block_read_pipe)

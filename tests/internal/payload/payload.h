@@ -62,6 +62,7 @@ void pl_block_sem(void *);
 void pl_block_cond(void *);
 void pl_spin(void *);
 void pl_malloc_loop(void *);
+void pl_malloc_spin(void *);
 void pl_sleep_us(void *);
 void pl_spin_us(void *);
 void pl_spin_then_block(void *);

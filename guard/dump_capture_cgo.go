@@ -1,0 +1,49 @@
+//go:build linux && amd64 && cgo
+
+package guard
+
+/*
+#include "../csrc/internal.h"
+*/
+import "C"
+
+import (
+	"os"
+	"time"
+	"unsafe"
+)
+
+// takeCapture copies the capture the handler took for a fault out of the
+// C pool and frees its slot; nil when a later fault took the slot over.
+func takeCapture(id C.int32_t) *dumpInput {
+	c := C.cgoguard_capture_get(id)
+	if c == nil {
+		return nil
+	}
+	defer C.cgoguard_capture_release(c)
+	in := &dumpInput{ThreadID: int(c.tid)}
+	for i := range in.Regs {
+		in.Regs[i] = uint64(c.regs[i])
+	}
+	if c.has_fpregs != 0 {
+		in.FPRegs = C.GoBytes(unsafe.Pointer(&c.fpregs[0]), C.int(len(c.fpregs)))
+	}
+	in.StackStart = uint64(c.stack_start)
+	in.Stack = C.GoBytes(unsafe.Pointer(&c.stack[0]), C.int(c.stack_len))
+	in.CodeStart = uint64(c.code_start)
+	in.CodeBytes = C.GoBytes(unsafe.Pointer(&c.code[0]), C.int(c.code_len))
+	return in
+}
+
+// writeDumpFile writes the dump of the fault e (for an interrupt: its
+// signal, thread and time) into dir.
+func writeDumpFile(dir string, in *dumpInput, e *CrashError) (string, error) {
+	in.Signal = int(e.Signal)
+	in.Code = e.Code
+	in.Addr = uint64(e.Addr)
+	in.Time = e.Time
+	if in.Time.IsZero() {
+		in.Time = time.Now()
+	}
+	return saveDump(dir, in.ThreadID, func(f *os.File) error { return writeMinidump(f, in) })
+}

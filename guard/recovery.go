@@ -1,0 +1,131 @@
+package guard
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// What the process has been through: counters since start, the last taint,
+// and hooks a service uses to decide when to drain and restart.
+
+var stats struct {
+	crashes, interrupts, forced, processTaints atomic.Uint64
+	dumpsWritten, dumpsSkipped                 atomic.Uint64
+
+	mu       sync.Mutex
+	last     Taint
+	lastTime time.Time
+}
+
+var hooks struct {
+	mu        sync.Mutex
+	crash     atomic.Pointer[[]*func(*CrashError)]
+	interrupt atomic.Pointer[[]*func(*InterruptError)]
+}
+
+// OnCrash registers f to be called with every recovered fault, on the
+// goroutine that made the call, after the error is complete (frames, taint,
+// dump) and before the call returns it. Hooks run in the order registered;
+// a panic in one propagates to the caller. The returned function removes f.
+//
+// A typical use counts faults with Taint.Level == TaintProcess, or all of
+// them, and starts a graceful restart past a threshold.
+func OnCrash(f func(*CrashError)) (remove func()) {
+	return addHook(&hooks.crash, f)
+}
+
+// OnInterrupt is OnCrash for interrupted calls (timeouts, cancellations):
+// every attempt that was interrupted, retried or not.
+func OnInterrupt(f func(*InterruptError)) (remove func()) {
+	return addHook(&hooks.interrupt, f)
+}
+
+func addHook[F any](list *atomic.Pointer[[]*F], f F) func() {
+	p := &f
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	var l []*F
+	if old := list.Load(); old != nil {
+		l = append(l, *old...)
+	}
+	l = append(l, p)
+	list.Store(&l)
+	return func() {
+		hooks.mu.Lock()
+		defer hooks.mu.Unlock()
+		old := list.Load()
+		if old == nil {
+			return
+		}
+		var l []*F
+		for _, q := range *old {
+			if q != p {
+				l = append(l, q)
+			}
+		}
+		list.Store(&l)
+	}
+}
+
+// observe counts err, when it is a recovered fault or an interrupt, and runs
+// the hooks. It returns err.
+func observe(err error) error {
+	var ce *CrashError
+	var ie *InterruptError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		stats.crashes.Add(1)
+		noteTaint(ce.Taint, ce.Time)
+		if l := hooks.crash.Load(); l != nil {
+			for _, f := range *l {
+				(*f)(ce)
+			}
+		}
+	case errors.As(err, &ie):
+		stats.interrupts.Add(1)
+		if ie.Forced {
+			stats.forced.Add(1)
+		}
+		noteTaint(ie.Taint, ie.Time)
+		if l := hooks.interrupt.Load(); l != nil {
+			for _, f := range *l {
+				(*f)(ie)
+			}
+		}
+	}
+	return err
+}
+
+func noteTaint(t Taint, at time.Time) {
+	if t.Level == TaintProcess {
+		stats.processTaints.Add(1)
+	}
+	stats.mu.Lock()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	stats.last, stats.lastTime = t, at
+	stats.mu.Unlock()
+}
+
+// callerStack returns the calling goroutine's stack, from the first frame
+// outside this package outward.
+func callerStack() []uintptr {
+	pcs := make([]uintptr, 64)
+	pcs = pcs[:runtime.Callers(2, pcs)]
+	for len(pcs) > 0 {
+		f, _ := runtime.CallersFrames(pcs[:1]).Next()
+		if !strings.HasPrefix(f.Function, packagePath+".") {
+			break
+		}
+		pcs = pcs[1:]
+	}
+	return pcs
+}
+
+const packagePath = "github.com/cgoguard/cgoguard/guard"
