@@ -192,7 +192,8 @@ int cgoguard_timeout_signal(void);
  *    (sign- or zero-extended, as for a variadic function): this is what the
  *    prototype's conversion gives for int, long, size_t and pointer
  *    parameters, but for a parameter narrower than int (char, short, _Bool)
- *    pass a value the parameter type can represent.
+ *    pass a value the parameter type can represent. A variadic func (an
+ *    open-like or printf-like one) works for integer and pointer arguments.
  *  - the result is taken from RAX through func's own return type and
  *    assigned to ret as ret = func(args...) would be.
  *  - x86-64 System V only (elsewhere the result is CGOGUARD_EUNSUPPORTED
@@ -206,8 +207,9 @@ int cgoguard_timeout_signal(void);
  *
  * cgoguard_add_timeout_to_func_ex(fault, attempts, func, n, interval_ms, ret,
  * args...) is the same, and also fills *fault (a cgoguard_fault *, or NULL)
- * describing the last attempt that faulted or was interrupted, and stores
- * in *attempts (an int *, or NULL) how many attempts were started.
+ * describing the last attempt that faulted or was interrupted (untouched if
+ * none was), and stores in *attempts (an int *, or NULL) how many attempts
+ * func was started for.
  *
  * Define CGOGUARD_SHORT_NAMES before including this header to also get the
  * name add_timeout_to_func.
