@@ -5,6 +5,7 @@
 #   make bench   guarded call vs raw cgo call, side by side
 #   make stress  the randomized soak for 10 minutes (+ profile, + race)
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
+#   make test-c  the C API test and the C examples (examples/c), no Go
 #   make digest  refresh the csrc/ digest in guard/ after editing the C core
 
 GO      ?= go
@@ -22,7 +23,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-race test-c test-cross test-soak stress bench lib digest clean
+.PHONY: all deps demo test test-go test-race test-c test-examples-c test-cross test-soak stress bench lib digest clean
 
 all: lib
 
@@ -76,6 +77,25 @@ test-c: lib
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Iinclude tests/c/capi_test.c libcgoguard.a -o $(BUILD)/capi_test
 	$(BUILD)/capi_test
+	$(MAKE) test-examples-c
+
+# The C examples, built against libcgoguard.a alone and run; each must exit 0
+# and print its summary line (no stdin: they read only pipes they create).
+test-examples-c: lib
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -Iinclude examples/c/crashes.c libcgoguard.a -o $(BUILD)/crashes
+	$(CC) $(CFLAGS) -Iinclude -pthread examples/c/timeout.c libcgoguard.a -o $(BUILD)/timeout
+	@for p in crashes timeout; do \
+		echo "$(BUILD)/$$p"; \
+		$(BUILD)/$$p </dev/null >$(BUILD)/$$p.out 2>&1; st=$$?; cat $(BUILD)/$$p.out; \
+		if [ $$st -ne 0 ]; then echo "$$p: exit status $$st"; exit 1; fi; \
+		if grep -q FAIL $(BUILD)/$$p.out; then echo "$$p: a FAIL line"; exit 1; fi; \
+	done
+	@grep -qx 'crashes: 8 of 8 faults caught as expected; recovered counter 8' $(BUILD)/crashes.out || \
+		{ echo "crashes: no summary line saying all 8 were caught"; exit 1; }
+	@test "$$(grep -c '^ok ' $(BUILD)/crashes.out)" -eq 8 || { echo "crashes: not 8 ok lines"; exit 1; }
+	@grep -qx 'timeout: all [0-9]* checks as expected' $(BUILD)/timeout.out || \
+		{ echo "timeout: no summary line saying all checks were as expected"; exit 1; }
 
 # Other platforms must build and report ErrUnsupported.
 test-cross:

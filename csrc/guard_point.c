@@ -132,6 +132,7 @@ const char *cgoguard_strerror(int result) {
 	case CGOGUARD_ESIGNAL: return "the timeout signal cannot be used";
 	case CGOGUARD_EWATCHDOG: return "could not start the watchdog thread";
 	case CGOGUARD_ENESTEDDEADLINE: return "a call with a deadline inside another call with a deadline on the same thread";
+	case CGOGUARD_EINVAL: return "invalid argument: attempts below 1, or timeout out of range";
 	}
 	return "unknown result";
 }

@@ -13,6 +13,7 @@
  *    SIGSEGV's chain pointing at SIG_IGN.
  */
 #define _GNU_SOURCE
+#define CGOGUARD_SHORT_NAMES /* add_timeout_to_func too */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -763,6 +764,128 @@ static void check_deadlines(void) {
 	end("the timeout signal is checked and fixed once in use");
 }
 
+/* ---- timed calls with retries (cgoguard_add_timeout_to_func) ---- */
+
+static int tc_pipe[2] = {-1, -1};
+static volatile int tc_runs; /* attempts that reached the function */
+
+static ssize_t tc_read(int fd, char *buf, size_t n) {
+	tc_runs++;
+	return read(fd, buf, n);
+}
+
+static long tc_six(long a, int b, unsigned c, char *d, short e, long f) {
+	tc_runs++;
+	return a * 100000 + b * 10000 + (long)c * 1000 + (d[0] - '0') * 100 + e * 10 + f;
+}
+
+static int tc_negate(int x) { return -x; }
+static unsigned char tc_low_byte(unsigned x) { return (unsigned char)x; }
+static const char *tc_name(int i) { return i ? "one" : "zero"; }
+static int tc_none(void) { return 42; }
+
+static int tc_null_write(int v) {
+	tc_runs++;
+	*null_ptr = v;
+	return v;
+}
+
+struct tc_nested {
+	int rc;
+	int ret;
+};
+
+static void f_tc_nested(void *arg) {
+	struct tc_nested *n = arg;
+	n->rc = cgoguard_add_timeout_to_func(tc_negate, 1, 100, n->ret, 5);
+}
+
+static void check_timed_calls(void) {
+	struct timespec t0;
+	cgoguard_fault f;
+	int rc, attempts;
+	char buf[8];
+
+	begin();
+	EXPECT(pipe(tc_pipe) == 0, "pipe");
+	ssize_t got = -7;
+	tc_runs = 0;
+	attempts = -1;
+	memset(&f, 0, sizeof f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = cgoguard_add_timeout_to_func_ex(&f, &attempts, tc_read, 2, 50, got, tc_pipe[0], buf, sizeof buf);
+	double ms = ms_since(&t0);
+	EXPECT(rc == CGOGUARD_TIMEOUT, "rc %d (%s), want CGOGUARD_TIMEOUT", rc, cgoguard_strerror(rc));
+	EXPECT(attempts == 2 && tc_runs == 2, "%d attempts, function ran %d times, want 2 and 2", attempts, tc_runs);
+	/* Deadlines run on the TSC, calibrated over 10 ms: allow 2%. */
+	EXPECT(ms >= 98 && ms < 2000, "took %.1f ms, want about 2 x 50 ms", ms);
+	EXPECT(f.interrupt == CGOGUARD_IN_SYSCALL && f.signo == cgoguard_timeout_signal(),
+	       "fault record: interrupt %d signo %d, want in a system call, the timeout signal", f.interrupt, f.signo);
+	EXPECT(got == -7, "ret changed to %zd on a timeout", got);
+	EXPECT(cgoguard_depth() == 0, "depth %d after", cgoguard_depth());
+	end("timed call: 2 attempts of 50 ms on an empty pipe time out after 2 attempts, about 100 ms");
+
+	begin();
+	EXPECT(write(tc_pipe[1], "xyz", 3) == 3, "write");
+	got = -7;
+	tc_runs = 0;
+	rc = cgoguard_add_timeout_to_func_ex(NULL, &attempts, tc_read, 3, 1000, got, tc_pipe[0], buf, sizeof buf);
+	EXPECT(rc == CGOGUARD_OK && got == 3 && memcmp(buf, "xyz", 3) == 0, "rc %d (%s), ret %zd", rc,
+	       cgoguard_strerror(rc), got);
+	EXPECT(attempts == 1 && tc_runs == 1, "%d attempts, ran %d times, want 1", attempts, tc_runs);
+	long l = 0;
+	char digit[] = "4";
+	rc = cgoguard_add_timeout_to_func(tc_six, 1, 1000, l, 1L, 2, 3u, digit, (short)5, 6L);
+	EXPECT(rc == CGOGUARD_OK && l == 123456, "six arguments: rc %d, ret %ld, want 123456", rc, l);
+	int i = 0;
+	long long ll = 0;
+	rc = cgoguard_add_timeout_to_func(tc_negate, 1, 1000, ll, 9);
+	EXPECT(rc == CGOGUARD_OK && ll == -9, "int result into a long long: rc %d, ret %lld, want -9", rc, ll);
+	unsigned char uc = 0;
+	rc = cgoguard_add_timeout_to_func(tc_low_byte, 1, 1000, uc, 0x1ffu);
+	EXPECT(rc == CGOGUARD_OK && uc == 0xff, "unsigned char result: rc %d, ret %d", rc, uc);
+	const char *name = NULL;
+	rc = cgoguard_add_timeout_to_func(tc_name, 1, 1000, name, 1);
+	EXPECT(rc == CGOGUARD_OK && name != NULL && strcmp(name, "one") == 0, "pointer result: rc %d", rc);
+	rc = add_timeout_to_func(tc_none, 1, 1000, i);
+	EXPECT(rc == CGOGUARD_OK && i == 42, "no arguments (short name): rc %d, ret %d", rc, i);
+	end("timed call returning in time gives its return value (integer, pointer, 0 to 6 arguments)");
+
+	begin();
+	i = -7;
+	tc_runs = 0;
+	memset(&f, 0, sizeof f);
+	rc = cgoguard_add_timeout_to_func_ex(&f, &attempts, tc_null_write, 3, 1000, i, 1);
+	EXPECT(rc == CGOGUARD_FAULT, "rc %d (%s), want CGOGUARD_FAULT", rc, cgoguard_strerror(rc));
+	EXPECT(attempts == 1 && tc_runs == 1, "%d attempts, ran %d times: a fault must not be retried", attempts,
+	       tc_runs);
+	EXPECT(f.signo == SIGSEGV && f.code == SEGV_MAPERR && f.addr == 0, "signo %d code %d addr %#llx", f.signo,
+	       f.code, (unsigned long long)f.addr);
+	EXPECT(i == -7, "ret changed to %d on a fault", i);
+	EXPECT(cgoguard_depth() == 0, "depth %d after", cgoguard_depth());
+	end("timed call of a faulting function gives CGOGUARD_FAULT after 1 attempt");
+
+	begin();
+	int (*nullfn)(int) = NULL;
+	rc = cgoguard_add_timeout_to_func_ex(NULL, &attempts, tc_negate, 0, 100, i, 1);
+	EXPECT(rc == CGOGUARD_EINVAL && attempts == 0, "n = 0: rc %d, %d attempts", rc, attempts);
+	rc = cgoguard_add_timeout_to_func(tc_negate, 1, 0, i, 1);
+	EXPECT(rc == CGOGUARD_EINVAL, "interval 0: rc %d", rc);
+	rc = cgoguard_add_timeout_to_func(tc_negate, 1, INT64_MAX, i, 1);
+	EXPECT(rc == CGOGUARD_EINVAL, "interval INT64_MAX ms: rc %d", rc);
+	rc = cgoguard_add_timeout_to_func(nullfn, 1, 100, i, 1);
+	EXPECT(rc == CGOGUARD_ENULLFN, "NULL function: rc %d", rc);
+	EXPECT(strcmp(cgoguard_strerror(CGOGUARD_EINVAL), cgoguard_strerror(12345)) != 0,
+	       "CGOGUARD_EINVAL has no description");
+	struct tc_nested n = {0, 0};
+	rc = cgoguard_call_deadline(f_tc_nested, &n, NULL, 0, 1000 * 1000000LL, 0, NULL);
+	EXPECT(rc == CGOGUARD_OK && n.rc == CGOGUARD_ENESTEDDEADLINE && n.ret == 0,
+	       "inside a call with a deadline: outer rc %d, inner rc %d", rc, n.rc);
+	end("timed call: bad n, interval or function, and nesting inside a deadline, are refused");
+	close(tc_pipe[0]);
+	close(tc_pipe[1]);
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm(30); /* a hang fails loudly instead of blocking make */
@@ -825,6 +948,7 @@ int main(void) {
 	check_fork_guard();
 	/* deadlines and cancellation through the C API */
 	check_deadlines();
+	check_timed_calls();
 	/* 6 */
 	check_replacement();
 	/* 7 */
