@@ -15,6 +15,9 @@
  * fault record tells the reader that its capture is gone.
  */
 #if defined(__x86_64__) && defined(__linux__)
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
