@@ -1,0 +1,184 @@
+package tests
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/tests/internal/payload"
+)
+
+// noDumpRate lifts the dump rate limit for a test.
+func noDumpRate(t *testing.T, maxFiles int) {
+	t.Helper()
+	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: maxFiles, MaxBytes: 1 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { guard.SetDumpLimits(guard.DefaultDumpLimits) })
+}
+
+func checkDumpFile(t *testing.T, path, dir string) {
+	t.Helper()
+	if filepath.Dir(path) != dir {
+		t.Errorf("dump %s not in %s", path, dir)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 64<<10 || string(b[:4]) != "MDMP" {
+		t.Errorf("dump %s: %d bytes, starts %q; want a minidump holding the stack copy", path, len(b), b[:min(4, len(b))])
+	}
+}
+
+// Faults and forced interrupts write a dump; interrupts in a system call,
+// and calls without a dump directory, do not.
+func TestCrashDumps(t *testing.T) {
+	dir := t.TempDir()
+	noDumpRate(t, 100)
+	r := payload.NewResult(1)
+	defer payload.Free(r)
+	before := guard.ReadStats()
+
+	for _, name := range []string{"null_write", "abort", "stack_overflow", "jump_nx"} {
+		f := faultNamed(t, name)
+		err := guard.Call(f.Fn, unsafe.Pointer(r), guard.WithDumpDir(dir))
+		var ce *guard.CrashError
+		if !errors.As(err, &ce) || ce.DumpPath == "" || ce.DumpErr != nil {
+			t.Fatalf("%s: %v; dump %q, %v", name, err, ce.DumpPath, ce.DumpErr)
+		}
+		checkDumpFile(t, ce.DumpPath, dir)
+	}
+
+	if err := payload.BlockingSetup(); err != nil {
+		t.Fatal(err)
+	}
+	err := guard.Call(payload.ReadPipe, unsafe.Pointer(r), guard.WithTimeout(2*time.Millisecond), guard.WithDumpDir(dir))
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || !ie.InSyscall || ie.DumpPath != "" || ie.DumpErr != nil {
+		t.Fatalf("interrupt in a system call: %v, dump %q %v; want no dump", err, ie.DumpPath, ie.DumpErr)
+	}
+	err = guard.Call(payload.Spin, unsafe.Pointer(r), guard.WithTimeout(2*time.Millisecond), guard.WithGrace(0), guard.WithDumpDir(dir))
+	if !errors.As(err, &ie) || !ie.Forced || ie.DumpPath == "" {
+		t.Fatalf("forced interrupt: %v, dump %q %v; want a dump", err, ie.DumpPath, ie.DumpErr)
+	}
+	checkDumpFile(t, ie.DumpPath, dir)
+
+	// No directory: no dump, and the capture is given back.
+	f := faultNamed(t, "null_write")
+	for i := 0; i < 20; i++ {
+		var ce *guard.CrashError
+		if err := guard.Call(f.Fn, nil); !errors.As(err, &ce) || ce.DumpPath != "" || ce.DumpErr != nil {
+			t.Fatalf("no dump directory: %v %q %v", err, ce.DumpPath, ce.DumpErr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 5 {
+		t.Errorf("%d files in the dump directory, want 5", len(entries))
+	}
+	if s := guard.ReadStats(); s.DumpsWritten-before.DumpsWritten != 5 {
+		t.Errorf("DumpsWritten went %d -> %d, want +5", before.DumpsWritten, s.DumpsWritten)
+	}
+	// Every slot is free again: 8 faults in a row each get a dump.
+	for i := 0; i < 8; i++ {
+		var ce *guard.CrashError
+		if err := guard.Call(f.Fn, nil, guard.WithDumpDir(dir)); !errors.As(err, &ce) || ce.DumpPath == "" {
+			t.Fatalf("fault %d: %v %v", i, err, ce.DumpErr)
+		}
+	}
+}
+
+// The process-wide directory, and the default rate limit.
+func TestSetDumpDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "dumps")
+	if err := guard.SetDumpDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer guard.SetDumpDir("")
+	if guard.DumpDir() != dir {
+		t.Errorf("DumpDir() = %q", guard.DumpDir())
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("directory not created 0700: %v %v", fi, err)
+	}
+	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 10, MaxBytes: 1 << 30, MinInterval: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	f := faultNamed(t, "null_write")
+	var ce *guard.CrashError
+	// The first may be skipped if another test wrote a dump within the hour.
+	guard.Call(f.Fn, nil)
+	err := guard.Call(f.Fn, nil)
+	if !errors.As(err, &ce) || ce.DumpPath != "" || !errors.Is(ce.DumpErr, guard.ErrDumpSkipped) {
+		t.Fatalf("second dump within MinInterval: %q %v", ce.DumpPath, ce.DumpErr)
+	}
+	// WithDumpDir("") turns dumps off for one call, with no error.
+	if err := guard.Call(f.Fn, nil, guard.WithDumpDir("")); !errors.As(err, &ce) || ce.DumpPath != "" || ce.DumpErr != nil {
+		t.Fatalf("WithDumpDir(\"\"): %q %v", ce.DumpPath, ce.DumpErr)
+	}
+	// A directory that cannot be made.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if err := guard.SetDumpDir(filepath.Join(file, "sub")); err == nil {
+		t.Error("SetDumpDir under a file: no error")
+	}
+	if err := guard.Call(f.Fn, nil, guard.WithDumpDir(filepath.Join(file, "sub"))); err == nil || errors.Is(err, guard.ErrCrash) {
+		t.Errorf("WithDumpDir under a file: %v, want the directory error before the call", err)
+	}
+}
+
+// Many goroutines faulting at once with dumps on: every fault is recovered
+// and either has its dump or says why not; the directory stays within its
+// file limit.
+func TestCrashDumpsConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	noDumpRate(t, 12)
+	f := faultNamed(t, "null_write")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	written, skipped := 0, 0
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				var ce *guard.CrashError
+				err := guard.Call(f.Fn, nil, guard.WithDumpDir(dir))
+				if !errors.As(err, &ce) {
+					t.Errorf("not a crash: %v", err)
+					return
+				}
+				mu.Lock()
+				switch {
+				case ce.DumpPath != "" && ce.DumpErr == nil:
+					written++
+				case ce.DumpPath == "" && errors.Is(ce.DumpErr, guard.ErrDumpSkipped):
+					skipped++
+				default:
+					t.Errorf("dump %q, error %v", ce.DumpPath, ce.DumpErr)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".dmp") {
+			n++
+		} else {
+			t.Errorf("stray file %s", e.Name())
+		}
+	}
+	if n != 12 || written < 12 {
+		t.Errorf("%d dumps kept (want 12), %d written, %d skipped", n, written, skipped)
+	}
+	t.Logf("%d dumps written, %d skipped for want of a capture slot", written, skipped)
+}
