@@ -24,7 +24,12 @@ func TestExampleSegv(t *testing.T) {
 		"SIGABRT: abort (SI_TKILL)",
 		"in checked_copy (",
 		"4. fill (healthy)\n   -> ok",
-		"still running: 5 crashes recovered",
+		"      taint: library (fault in C code",
+		"full report (%+v):",
+		"taint:   library:",
+		"dump:    /",
+		"Go stack of the caller:\n  main.main",
+		"still running: 5 crashes recovered, ",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
@@ -19,6 +20,12 @@ func main() {
 	if !guard.Supported() {
 		fmt.Println("cgoguard:", guard.ErrUnsupported)
 		os.Exit(1)
+	}
+	// Every recovered crash writes a minidump here (open one with
+	// lldb -c FILE); at most one a second, 16 files, 64 MiB.
+	dumpDir := filepath.Join(os.TempDir(), "cgoguard-demo-dumps")
+	if err := guard.SetDumpDir(dumpDir); err != nil {
+		fmt.Println("no crash dumps:", err)
 	}
 	rec := newRecord("a-rather-long-name")
 	defer freeRecord(rec)
@@ -42,6 +49,7 @@ func main() {
 		switch {
 		case errors.As(err, &ce):
 			fmt.Println(ce)
+			fmt.Printf("      taint: %s (%s)\n", ce.Taint.Level, ce.Taint.Reason)
 		case err != nil:
 			fmt.Println("error:", err)
 		default:
@@ -49,10 +57,14 @@ func main() {
 		}
 	}
 
-	// The full report of one crash: registers and every C frame.
+	// The full report of one crash: taint, dump, registers, every C frame
+	// and the Go stack that made the call. Rate limit off for the demo, so
+	// this crash gets its dump too.
+	guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 16, MaxBytes: 64 << 20})
 	err := guard.Call(bumpCounter, unsafe.Pointer(rec))
 	fmt.Printf("\nfull report (%%+v):\n%+v\n", err)
 
 	s := guard.ReadStats()
-	fmt.Printf("\nstill running: %d crashes recovered, pid %d\n", s.Recovered, os.Getpid())
+	fmt.Printf("\nstill running: %d crashes recovered, %d dumps written to %s, pid %d\n",
+		s.Recovered, s.DumpsWritten, dumpDir, os.Getpid())
 }
