@@ -160,10 +160,11 @@ func elfBuildID(path string) []byte {
 	return nil
 }
 
-// gnuBuildIDNote scans the notes of one note segment or section: each is
-// namesz, descsz, type, then the name and the descriptor, each padded to the
-// segment's alignment (4, or 8 for 8-aligned note segments).
-func gnuBuildIDNote(r io.ReadSeeker, bo binary.ByteOrder, size, align uint64) []byte {
+// gnuBuildIDNote scans the notes of one note segment or section: each is a
+// 12-byte header (namesz, descsz, type), the name, and the descriptor, the
+// name and the descriptor each starting at the next multiple of the
+// alignment (4, or 8 for 8-aligned note segments) from the note's start.
+func gnuBuildIDNote(r io.Reader, bo binary.ByteOrder, size, align uint64) []byte {
 	if size > 1<<20 {
 		return nil
 	}
@@ -177,20 +178,15 @@ func gnuBuildIDNote(r io.ReadSeeker, bo binary.ByteOrder, size, align uint64) []
 	pad := func(n uint64) uint64 { return (n + align - 1) &^ (align - 1) }
 	for len(data) >= 12 {
 		namesz, descsz, typ := uint64(bo.Uint32(data)), uint64(bo.Uint32(data[4:])), bo.Uint32(data[8:])
-		data = data[12:]
-		if pad(namesz) > uint64(len(data)) {
+		descAt := pad(12 + namesz)
+		end := descAt + descsz
+		if namesz > 1<<16 || descsz > 1<<20 || end > uint64(len(data)) {
 			return nil
 		}
-		name := data[:namesz]
-		data = data[pad(namesz):]
-		if descsz > uint64(len(data)) {
-			return nil
+		if typ == ntGNUBuildID && string(data[12:12+namesz]) == "GNU\x00" && descsz > 0 && descsz <= 64 {
+			return bytes.Clone(data[descAt:end])
 		}
-		desc := data[:descsz]
-		if typ == ntGNUBuildID && string(name) == "GNU\x00" && descsz > 0 && descsz <= 64 {
-			return bytes.Clone(desc)
-		}
-		data = data[min(pad(descsz), uint64(len(data))):]
+		data = data[min(pad(end), uint64(len(data))):]
 	}
 	return nil
 }
