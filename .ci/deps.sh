@@ -2,7 +2,8 @@
 # Installs what building and testing cgoguard needs on Debian: a C compiler
 # and headers, zlib's headers (the tests fault inside zlib), libpq's headers
 # and a PostgreSQL server (tests/pg_test.go interrupts libpq talking to a
-# real server; tests/internal/pgclient and examples/pgtimeout link libpq).
+# real server; tests/internal/pgclient and examples/pgtimeout link libpq),
+# and LLDB.
 # Go itself must already be on the machine (go.mod names the version).
 #
 #   sh .ci/deps.sh        everything the tests need
@@ -21,6 +22,9 @@ if [ "$what" != demo ]; then
 	# version; the package also creates the 'postgres' user the tests run
 	# the server as.
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+	# LLDB opens the crash dumps the tests write (guard/minidump_lldb_test.go);
+	# it brings obj2yaml (llvm) along.
+	command -v lldb >/dev/null 2>&1 || missing="$missing lldb"
 fi
 
 if [ -n "$missing" ]; then
