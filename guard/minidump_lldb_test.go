@@ -125,8 +125,17 @@ func TestMinidumpLLDB(t *testing.T) {
 		t.Skipf("%s has no symbol table: go test strips it unless run with -ldflags='-s=false -w=false' (make test does)", exe)
 	}
 	path, in := snapshotDump(t)
-	out := runLLDB(t, lldb, path, "thread list", "bt", "image list")
+	if rsp := in.Regs[gregRSP]; in.StackStart != rsp-128 {
+		t.Fatalf("snapshot stack at %#x, RSP %#x", in.StackStart, rsp)
+	}
+	out := runLLDB(t, lldb, path, "thread list", "bt", "image list", "x/2gx $rsp")
 	t.Logf("lldb output:\n%s", out)
+
+	// LLDB reads the stack memory from the dump.
+	want := fmt.Sprintf("0x%x: 0x%016x 0x%016x", in.Regs[gregRSP], le.Uint64(in.Stack[128:]), le.Uint64(in.Stack[136:]))
+	if !strings.Contains(out, want) {
+		t.Errorf("memory read at RSP lacks %q", want)
+	}
 
 	if want := fmt.Sprintf("tid = %d, 0x%016x %s`%s", in.ThreadID, in.Regs[gregRIP], filepath.Base(exe), ctxsnap.InnerFunc); !strings.Contains(out, want) {
 		t.Errorf("thread list lacks %q", want)

@@ -2,10 +2,11 @@
 
 // A snapshot of this thread taken the way the signal handler takes one at a
 // fault: the registers as a ucontext holds them, the fxsave image, and a
-// copy of the stack from RSP upward, bounded by the end of the thread's
-// stack. ctxsnap_outer calls ctxsnap_inner, which takes it; both keep their
-// frames (built with -O0: no inlining, no tail call), so a debugger that
-// unwinds the snapshot finds ctxsnap_inner called by ctxsnap_outer.
+// copy of the stack from under RSP (its red zone) upward, bounded by the end
+// of the thread's stack. ctxsnap_outer calls ctxsnap_inner, which takes it;
+// both keep their frames (built with -O0: no inlining, no tail call), so a
+// debugger that unwinds the snapshot finds ctxsnap_inner called by
+// ctxsnap_outer.
 
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -45,16 +46,19 @@ int ctxsnap_inner(ctxsnap_out *out) {
 	pthread_attr_destroy(&attr);
 	if (rc != 0)
 		return -3;
-	uint64_t sp = out->gregs[REG_RSP], top = (uint64_t)lo + size;
-	if (sp < (uint64_t)lo || sp >= top)
+	// From the bottom of the 128-byte red zone under RSP, where a leaf
+	// function may keep data, as a capture at a fault must copy it.
+	uint64_t from = out->gregs[REG_RSP] - 128, top = (uint64_t)lo + size;
+	if (from < (uint64_t)lo || from >= top)
 		return -4;
-	uint64_t n = top - sp;
+	uint64_t n = top - from;
 	if (n > out->stack_cap)
 		n = out->stack_cap;
-	// The calls above ran below RSP: the copied frames are as they were,
-	// but for this frame's own locals.
-	memcpy(out->stack, (void *)sp, n);
-	out->stack_start = sp;
+	// The calls above ran below RSP (the red zone's copy holds what they
+	// left there); the frames from RSP up are as they were, but for this
+	// frame's own locals.
+	memcpy(out->stack, (void *)from, n);
+	out->stack_start = from;
 	out->stack_len = n;
 	return 0;
 }

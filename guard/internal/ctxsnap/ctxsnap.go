@@ -32,7 +32,7 @@ const (
 type Snapshot struct {
 	Regs       [23]uint64 // glibc's gregs order
 	FPRegs     []byte     // 512-byte fxsave image
-	StackStart uint64     // address of Stack[0] (the RSP of Regs)
+	StackStart uint64     // address of Stack[0]: 128 bytes (the red zone) below the RSP of Regs
 	Stack      []byte
 	ThreadID   int
 }
