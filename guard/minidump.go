@@ -22,7 +22,7 @@ import (
 // stack that the signal handler took, the modules of the process (with their
 // ELF build ids, which a debugger needs to trust its copy of each file), and
 // the process's /proc texts. Everything is built in memory and written with
-// one Write: a dump is a few hundred KiB.
+// one Write: a dump is some tens of KiB besides the stack copy.
 //
 // Layout: the 32-byte header, then every blob and stream each at an 8-byte
 // aligned offset (RVA), then the stream directory, whose offset the header
@@ -121,9 +121,10 @@ const (
 	linuxUserSS = 0x2b
 )
 
-// The on-disk structures, little-endian and packed (encoding/binary writes
-// fields back to back, exactly like the format's 4-byte packing here, since
-// no field straddles).
+// The on-disk structures, little-endian. The format's structures are packed
+// (no padding but where they name it), and encoding/binary writes fields
+// back to back: the encoding of each is its layout (the tests check the
+// sizes and the offsets).
 
 type mdHeader struct {
 	Signature       uint32
