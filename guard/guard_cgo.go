@@ -441,6 +441,7 @@ func reportFromPool(r int64, c *callConfig) error {
 				stats.dumpsSkipped.Add(1)
 				e.DumpErr = fmt.Errorf("%w: the capture was taken over by a later fault", ErrDumpSkipped)
 			} else {
+				in.Requested = rc != C.CGOGUARD_FAULT
 				e.DumpPath, e.DumpErr = writeDumpFile(dir, in, e)
 			}
 		}

@@ -55,6 +55,14 @@ type dumpInput struct {
 	CodeStart uint64
 	CodeBytes []byte
 
+	// Requested marks the dump of a thread that did not fault (a call
+	// interrupted at its deadline): the exception stream then has Breakpad's
+	// "dump requested" code, 0xFFFFFFFF, with the signal that stopped the
+	// thread and its si_code as the first two parameters. A real-time
+	// signal as the exception code would make LLDB treat the dump as a
+	// process to resume (it hangs), and would claim a crash that was none.
+	Requested bool
+
 	// Maps is the text of /proc/self/maps; nil: read when the dump is written.
 	// The module list is built from it.
 	Maps []byte
@@ -97,6 +105,7 @@ const (
 	mdModuleListStream  = 4
 	mdMemoryListStream  = 5
 	mdExceptionStream   = 6
+	mdDumpRequested     = 0xFFFFFFFF // Breakpad's exception code of a dump taken without a crash
 	mdSystemInfoStream  = 7
 	mdMiscInfoStream    = 15
 	mdLinuxCPUInfo      = 0x47670003 // /proc/cpuinfo
@@ -430,13 +439,20 @@ func buildMinidump(in *dumpInput) ([]byte, error) {
 	b.stream(mdMemoryListStream, b.putStruct(uint32(len(memory)), memory))
 
 	// Exception: the signal, as Breakpad and Crashpad record it on Linux.
-	b.stream(mdExceptionStream, b.putStruct(mdException{
+	exc := mdException{
 		ThreadID:         tid,
 		ExceptionCode:    uint32(in.Signal),
 		ExceptionFlags:   uint32(in.Code),
 		ExceptionAddress: in.Addr,
 		ThreadContext:    context,
-	}))
+	}
+	if in.Requested {
+		exc.ExceptionCode, exc.ExceptionFlags, exc.ExceptionAddress = mdDumpRequested, 0, 0
+		exc.NumberParameters = 2
+		exc.ExceptionInformation[0] = uint64(in.Signal)
+		exc.ExceptionInformation[1] = uint64(uint32(in.Code))
+	}
+	b.stream(mdExceptionStream, b.putStruct(exc))
 
 	// System and process.
 	si := systemInfo()

@@ -426,3 +426,20 @@ func TestGNUBuildIDNote(t *testing.T) {
 		}
 	}
 }
+
+// A dump of a thread that did not fault (a forced interrupt) carries
+// "dump requested" as its exception, with the real signal as a parameter.
+func TestMinidumpRequested(t *testing.T) {
+	in := testInput()
+	in.Requested, in.Signal, in.Code = true, 37, -1
+	data, err := buildMinidump(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := readDump(t, data).stream(6, 168)
+	code, flags, addr, nparams := le.Uint32(ex[8:]), le.Uint32(ex[12:]), le.Uint64(ex[24:]), le.Uint32(ex[32:])
+	p0, p1 := le.Uint64(ex[40:]), le.Uint64(ex[48:])
+	if code != 0xFFFFFFFF || flags != 0 || addr != 0 || nparams != 2 || p0 != 37 || p1 != 0xFFFFFFFF {
+		t.Errorf("exception code %#x flags %d addr %#x params %d [%d %#x]", code, flags, addr, nparams, p0, p1)
+	}
+}

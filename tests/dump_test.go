@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,8 +36,10 @@ func checkDumpFile(t *testing.T, path, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) < 64<<10 || string(b[:4]) != "MDMP" {
-		t.Errorf("dump %s: %d bytes, starts %q; want a minidump holding the stack copy", path, len(b), b[:min(4, len(b))])
+	// Header, the stack copy (from just below SP to the top of the stack's
+	// mapping, at most 64 KiB), /proc/self/maps and status: more than 8 KiB.
+	if len(b) < 8<<10 || string(b[:4]) != "MDMP" {
+		t.Errorf("dump %s: %d bytes, starts %q; want a minidump", path, len(b), b[:min(4, len(b))])
 	}
 }
 
@@ -181,4 +187,94 @@ func TestCrashDumpsConcurrent(t *testing.T) {
 		t.Errorf("%d dumps kept (want 12), %d written, %d skipped", n, written, skipped)
 	}
 	t.Logf("%d dumps written, %d skipped for want of a capture slot", written, skipped)
+}
+
+// LLDB, an independent reader, opens the dumps of real recovered faults and
+// of a forced interrupt: the thread stopped by the signal, in the C function
+// that faulted, with the callers above it.
+func TestCrashDumpLLDB(t *testing.T) {
+	lldb, err := exec.LookPath("lldb")
+	if err != nil {
+		t.Skip("lldb is not installed (make test installs it: .ci/deps.sh)")
+	}
+	if !haveSymbols(t) {
+		t.Skip("test binary has no symbols: LLDB could not name the frames")
+	}
+	dir := t.TempDir()
+	noDumpRate(t, 100)
+	r := payload.NewResult(1)
+	defer payload.Free(r)
+	if err := payload.BlockingSetup(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		call   func() error
+		signal string
+		frames []string // innermost first, each after the one before ("`name": a function of the test binary)
+	}{
+		{"null_write", func() error { return guard.Call(payload.NullWrite, nil, guard.WithDumpDir(dir)) },
+			"signal SIGSEGV", []string{"`pl_null_write", "`cg_guarded_call"}},
+		{"abort", func() error { return guard.Call(payload.Abort, nil, guard.WithDumpDir(dir)) },
+			"signal SIGABRT", []string{"abort ", "`pl_abort", "`cg_guarded_call"}}, // libc's abort or __GI_abort
+		{"deep", func() error { return guard.Call(payload.DeepNullWrite, nil, guard.WithDumpDir(dir)) },
+			"signal SIGSEGV", []string{"`pl_null_write", "`pl_deep_middle", "`pl_deep_outer", "`cg_guarded_call"}},
+		{"forced", func() error {
+			return guard.Call(payload.Spin, unsafe.Pointer(r), guard.WithTimeout(time.Millisecond), guard.WithGrace(0), guard.WithDumpDir(dir))
+		}, "", []string{"`pl_spin", "`cg_guarded_call"}}, // "dump requested": no stop reason
+	} {
+		err := c.call()
+		var ce *guard.CrashError
+		var ie *guard.InterruptError
+		var path string
+		var tid int
+		switch {
+		case errors.As(err, &ce):
+			path, tid = ce.DumpPath, ce.ThreadID
+		case errors.As(err, &ie):
+			path, tid = ie.DumpPath, ie.ThreadID
+		}
+		if path == "" {
+			t.Fatalf("%s: no dump: %+v", c.name, err)
+		}
+		out := runLLDB(t, lldb, path, "thread list", "bt")
+		stop := "stop reason = " + c.signal
+		if c.signal == "" {
+			stop = fmt.Sprintf("tid = %d, ", tid)
+		}
+		if !strings.Contains(out, fmt.Sprintf("tid = %d,", tid)) || !strings.Contains(out, stop) {
+			t.Errorf("%s: thread %d stopped by %s not in LLDB's output:\n%s", c.name, tid, c.signal, out)
+		}
+		bt := out[strings.Index(out, "(lldb) bt"):]
+		at := 0
+		for _, fn := range c.frames {
+			i := strings.Index(bt[at:], fn)
+			if i < 0 {
+				t.Errorf("%s: frame %s not in LLDB's backtrace (after the ones before it):\n%s", c.name, fn, bt)
+				break
+			}
+			at += i + 1
+		}
+		if !strings.Contains(bt, "frame #0:") || !strings.Contains(bt, "frame #1:") {
+			t.Errorf("%s: backtrace:\n%s", c.name, bt)
+		}
+		t.Logf("%s:\n%s", c.name, bt)
+	}
+}
+
+func runLLDB(t *testing.T, lldb, path string, cmds ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	args := []string{"--batch", "--no-lldbinit", "-c", path}
+	for _, c := range cmds {
+		args = append(args, "-o", c)
+	}
+	cmd := exec.CommandContext(ctx, lldb, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr // not a pipe a reader might close: LLDB then hangs
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lldb: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	return stdout.String()
 }

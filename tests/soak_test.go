@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,19 @@ func TestSoak(t *testing.T) {
 	t.Logf("seed %d (replay: -soak.seed %d)", seed, seed)
 	payload.QuietStderr(true)
 	defer payload.QuietStderr(false)
+	// Crash dumps on for the whole process: every fault and forced
+	// interrupt goes through the capture pool; at most one dump per 20 ms is
+	// written, and the directory keeps 8.
+	dumpDir := t.TempDir()
+	if err := guard.SetDumpDir(dumpDir); err != nil {
+		t.Fatal(err)
+	}
+	defer guard.SetDumpDir("")
+	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 8, MaxBytes: 64 << 20, MinInterval: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	statsBefore := guard.ReadStats()
 
 	var counts soakCounts
 	warmEnd := time.Now().Add(min(*soakFor/10, 10*time.Second))
@@ -138,6 +152,12 @@ func TestSoak(t *testing.T) {
 	t.Logf("%d healthy calls, %d faults recovered, %d timeouts, %d cancellations, %d nested guards, %d Go panics in %v",
 		counts.healthy.Load(), counts.faults.Load(), counts.timeouts.Load(), counts.cancels.Load(),
 		counts.nested.Load(), counts.panics.Load(), *soakFor)
+	st := guard.ReadStats()
+	t.Logf("crash dumps: %d written, %d skipped (rate limit or no free capture slot)",
+		st.DumpsWritten-statsBefore.DumpsWritten, st.DumpsSkipped-statsBefore.DumpsSkipped)
+	if entries, err := os.ReadDir(dumpDir); err != nil || len(entries) > 8 || st.DumpsWritten == statsBefore.DumpsWritten {
+		t.Errorf("dump directory: %d files (limit 8), %d written, %v", len(entries), st.DumpsWritten-statsBefore.DumpsWritten, err)
+	}
 	t.Logf("start %+v", start)
 	for i, s := range samples {
 		t.Logf("+%3ds %+v", 5*(i+1), s)
@@ -176,6 +196,9 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 		if !errors.As(err, &ce) || ce.Signal != f.Signal || (f.Code != 0 && ce.Code != f.Code) {
 			return fmt.Errorf("fault %s: %v", f.Name, err)
 		}
+		if (ce.DumpPath == "") == (ce.DumpErr == nil) || (ce.DumpErr != nil && !errors.Is(ce.DumpErr, guard.ErrDumpSkipped)) {
+			return fmt.Errorf("fault %s: dump %q, %v", f.Name, ce.DumpPath, ce.DumpErr)
+		}
 		c.faults.Add(1)
 	case k < 75: // a blocking call with a deadline of 1-50 ms
 		b := blockers[rng.Intn(len(blockers))]
@@ -185,6 +208,9 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 		var ie *guard.InterruptError
 		if !errors.As(err, &ie) || !errors.Is(err, guard.ErrTimeout) || ie.InSyscall != b.Syscall {
 			return fmt.Errorf("blocker %s under %v: %v", b.Name, d, err)
+		}
+		if ie.Forced && (ie.DumpPath == "") == (ie.DumpErr == nil) {
+			return fmt.Errorf("forced %s: dump %q, %v", b.Name, ie.DumpPath, ie.DumpErr)
 		}
 		c.timeouts.Add(1)
 	case k < 83: // a context cancelled after 1-20 ms

@@ -108,16 +108,17 @@ func busSetup() error {
 
 // Function pointers of the healthy and helper payloads.
 var (
-	Empty        = unsafe.Pointer(C.pl_empty)
-	Healthy      = unsafe.Pointer(C.pl_healthy)
-	NullWrite    = unsafe.Pointer(C.pl_null_write)
-	Abort        = unsafe.Pointer(C.pl_abort)
-	SleepUntil   = unsafe.Pointer(C.pl_sleep_until)
-	NestedOuter  = unsafe.Pointer(C.pl_nested_outer)
-	NestDeep     = unsafe.Pointer(C.pl_nest_deep)
-	Sum6         = unsafe.Pointer(C.pl_sum6)
-	Div6         = unsafe.Pointer(C.pl_div6)
-	StackOverflw = unsafe.Pointer(C.pl_stack_overflow)
+	Empty         = unsafe.Pointer(C.pl_empty)
+	Healthy       = unsafe.Pointer(C.pl_healthy)
+	NullWrite     = unsafe.Pointer(C.pl_null_write)
+	Abort         = unsafe.Pointer(C.pl_abort)
+	DeepNullWrite = unsafe.Pointer(C.pl_deep_outer)
+	SleepUntil    = unsafe.Pointer(C.pl_sleep_until)
+	NestedOuter   = unsafe.Pointer(C.pl_nested_outer)
+	NestDeep      = unsafe.Pointer(C.pl_nest_deep)
+	Sum6          = unsafe.Pointer(C.pl_sum6)
+	Div6          = unsafe.Pointer(C.pl_div6)
+	StackOverflw  = unsafe.Pointer(C.pl_stack_overflow)
 )
 
 // RawEmpty calls pl_empty(arg) through plain cgo, with no guard: the
