@@ -36,6 +36,18 @@
 // the process gracefully when faults keep coming. A fault is also often the
 // symptom of earlier memory corruption that the guard cannot see or undo.
 //
+// # Taint, crash dumps and hooks
+//
+// Every CrashError and InterruptError carries a Taint: TaintLibrary when the
+// state of the library the call used may be inconsistent (retire the
+// handle), TaintProcess when state every C caller shares may be damaged (a
+// fault inside the allocator, glibc's heap checks failing, a forced stop
+// inside malloc or libc): drain and restart the process. ReadStats counts
+// crashes, interrupts and process-level taints; OnCrash and OnInterrupt
+// register hooks. With SetDumpDir or WithDumpDir, every recovered fault and
+// forced interrupt writes a minidump that LLDB opens (lldb -c FILE), within
+// the limits of SetDumpLimits. %+v prints a full report of either error.
+//
 // # Outside a guard nothing changes
 //
 // Faults in Go code, faults on threads with no open guard, and fault signals

@@ -48,7 +48,7 @@ type DumpLimits struct {
 }
 
 // DefaultDumpLimits are the limits until SetDumpLimits is called. A dump is
-// typically 100-300 KiB.
+// typically 40-300 KiB.
 var DefaultDumpLimits = DumpLimits{MaxFiles: 16, MaxBytes: 64 << 20, MinInterval: time.Second}
 
 var dumps struct {
