@@ -110,10 +110,12 @@ static int cg_capture_claim(void) {
 /*
  * Called by the handler, on the faulting thread, before the context is
  * rewritten: records a capture and its id in f->capture (0 when captures
- * are off or every slot is in use). Async-signal-safe: atomics, memcpy and
- * two system calls.
+ * are off or every slot is in use). The stack is copied up to stack_top at
+ * most (the guard point's frame and the few frames of its callers above it:
+ * the guarded code's whole stack, not the caller's), and CG_CAPTURE_STACK
+ * bytes at most. Async-signal-safe: atomics, memcpy and two system calls.
  */
-void cg_capture(cgoguard_fault *f, const ucontext_t *uc) {
+void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	f->capture = 0;
 	if (!__atomic_load_n(&cg_capture_on, __ATOMIC_ACQUIRE))
 		return;
@@ -133,10 +135,15 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc) {
 	 * mapped (a stack overflow), start at SP itself. */
 	uintptr_t sp = (uintptr_t)r[REG_RSP];
 	uintptr_t from = (sp - 128) & ~(uintptr_t)15;
-	size_t n = cg_copy_readable(c->stack, from, sizeof c->stack);
+	size_t want = sizeof c->stack;
+	if (stack_top > from && stack_top - from < want)
+		want = stack_top - from;
+	size_t n = cg_copy_readable(c->stack, from, want);
 	if (n == 0) {
 		from = sp;
-		n = cg_copy_readable(c->stack, from, sizeof c->stack);
+		if (stack_top > from && stack_top - from < want)
+			want = stack_top - from;
+		n = cg_copy_readable(c->stack, from, want);
 	}
 	c->stack_start = from;
 	c->stack_len = (uint32_t)n;

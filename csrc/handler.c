@@ -423,7 +423,7 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	g->out->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
 	g->out->capture = 0;
 	if (!in_syscall)
-		cg_capture(g->out, uc);
+		cg_capture(g->out, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
 	int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
 	cg_resume_at_guard(g, uc, cancelled ? CGOGUARD_CANCELED : CGOGUARD_TIMEOUT);
 	__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
@@ -471,7 +471,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			g->out->nframes = n;
 			cg_record(g, walk, sig, info, uc);
-			cg_capture(g->out, uc);
+			cg_capture(g->out, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
 			cg_resume_at_guard(g, uc, CGOGUARD_FAULT);
 			__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
 			errno = saved_errno;

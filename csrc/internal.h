@@ -229,7 +229,10 @@ struct cgoguard_capture {
 };
 
 int cgoguard_capture_enable(void);
-void cg_capture(cgoguard_fault *f, const ucontext_t *uc);
+/* How far above a guard record a capture copies the stack: the guard
+ * point's callers (cgo's wrapper, asmcgocall), for a debugger's backtrace. */
+#define CG_CAPTURE_ABOVE_GUARD 4096
+void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top);
 const struct cgoguard_capture *cgoguard_capture_get(int32_t id);
 void cgoguard_capture_release(const struct cgoguard_capture *c);
 void cgoguard_capture_drop(int32_t id);

@@ -151,3 +151,33 @@ func BenchmarkSeedStyleCall(b *testing.B) {
 		}
 	}
 }
+
+// The fault round trip once crash dumps are enabled somewhere in the
+// process: the handler then captures registers, stack and code for every
+// fault (here dropped: this call asks for no dump). Last in the file: once
+// enabled, captures stay on for the process.
+func BenchmarkFaultRecoverCaptured(b *testing.B) {
+	guard.WithDumpDir(b.TempDir()) // enables captures
+	noDump := guard.WithDumpDir("")
+	for b.Loop() {
+		if err := guard.Call(payload.NullWrite, nil, guard.WithMaxFrames(0), noDump); err == nil {
+			b.Fatal("no fault")
+		}
+	}
+}
+
+// The same, writing a minidump for every fault (no rate limit).
+func BenchmarkFaultRecoverDump(b *testing.B) {
+	dir := b.TempDir()
+	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 4, MaxBytes: 1 << 30}); err != nil {
+		b.Fatal(err)
+	}
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	opt := guard.WithDumpDir(dir)
+	for b.Loop() {
+		var ce *guard.CrashError
+		if err := guard.Call(payload.NullWrite, nil, guard.WithMaxFrames(0), opt); !errors.As(err, &ce) || ce.DumpPath == "" {
+			b.Fatal("no dump", err)
+		}
+	}
+}
