@@ -1,9 +1,10 @@
 // Command ratios reads `go test -bench` output (a file, or stdin) and prints,
-// for every benchmark, the median ns/op over its runs, the spread of the runs
-// and the ratio to a baseline benchmark from the same output (RawCgo); then
-// the medians of the extra metrics (calls/s, over-µs), a goroutine-scaling
-// table for the benchmarks with /g=N sub-benchmarks, and a few head-to-head
-// ratios. It fails if the output reports a failure or has no baseline.
+// for every benchmark, the median ns/op over its runs, the spread of the runs,
+// the ratio to a baseline benchmark from the same output (RawCgo) and the
+// median allocs/op; then the medians of the other reported metrics (over-µs,
+// first-ms), a goroutine-scaling table for the benchmarks with /g=N
+// sub-benchmarks (calls/s), and a few head-to-head ratios. It fails if the
+// output reports a failure or has no baseline.
 //
 //	go test -run '^$' -bench . -count 5 . > bench.txt
 //	go run ./cmd/ratios bench.txt
@@ -72,14 +73,18 @@ func main() {
 	baseNs := median(bl.metrics["ns/op"])
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "benchmark\truns\tmedian ns/op\tspread\t× %s\t\n", *base)
+	fmt.Fprintf(w, "benchmark\truns\tmedian ns/op\tspread\t× %s\tallocs/op\t\n", *base)
 	for _, b := range benches {
 		ns := b.metrics["ns/op"]
 		if len(ns) == 0 {
 			continue
 		}
 		m := median(ns)
-		fmt.Fprintf(w, "%s\t%d\t%s\t±%.0f%%\t%s\t\n", b.name, len(ns), fmtNum(m), spread(ns), fmtRatio(m/baseNs))
+		allocs := "-"
+		if a := b.metrics["allocs/op"]; len(a) > 0 {
+			allocs = fmtNum(median(a))
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t±%.0f%%\t%s\t%s\t\n", b.name, len(ns), fmtNum(m), spread(ns), fmtRatio(m/baseNs), allocs)
 	}
 	w.Flush()
 
@@ -214,7 +219,7 @@ func parse(r io.Reader) (benches []*bench, failed bool, err error) {
 				continue
 			}
 			u := f[i+1]
-			if _, seen := b.metrics[u]; !seen && u != "ns/op" {
+			if _, seen := b.metrics[u]; !seen && u != "ns/op" && u != "B/op" && u != "allocs/op" {
 				b.units = append(b.units, u)
 			}
 			b.metrics[u] = append(b.metrics[u], v)
