@@ -82,7 +82,7 @@ func main() {
 		m := median(ns)
 		allocs := "-"
 		if a := b.metrics["allocs/op"]; len(a) > 0 {
-			allocs = fmtNum(median(a))
+			allocs = strconv.FormatFloat(median(a), 'f', 0, 64)
 		}
 		fmt.Fprintf(w, "%s\t%d\t%s\t±%.0f%%\t%s\t%s\t\n", b.name, len(ns), fmtNum(m), spread(ns), fmtRatio(m/baseNs), allocs)
 	}
