@@ -89,8 +89,9 @@ test-cross:
 # go-plugin stays out of the library's): raw cgo, guarded calls, the
 # seed-style wrapper, fault and interrupt round trips, go-plugin calls and
 # crash restarts, and goroutine scaling; BENCHCOUNT runs each, then
-# cmd/ratios prints the medians and the ratios to the raw cgo call. Then
-# interrupt lateness over 10,000 timed-out calls, idle and with both cores
+# cmd/ratios prints the medians and the ratios to the raw cgo call, and
+# cmd/sigfloor what one system call and one bare signal round trip cost on
+# this machine. Then interrupt lateness over 10,000 timed-out calls, idle and with both cores
 # busy. The load average before and after goes with the numbers
 # (docs/benchmarks.md).
 BENCHMOD   := tests/bench
@@ -104,6 +105,7 @@ bench:
 	(cd $(BENCHMOD) && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m $(TESTLDFLAGS) . \
 		-args -plugin=$(CURDIR)/$(BUILD)/benchplugin; echo $$? >$(BENCHOUT).rc) | tee $(BENCHOUT); exit $$(cat $(BENCHOUT).rc)
 	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
+	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
 	@echo "load after: $$(uptime)"
 
