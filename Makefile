@@ -88,12 +88,12 @@ test-cross:
 # Costs side by side, in one run of the tests/bench module (its own go.mod:
 # go-plugin stays out of the library's): raw cgo, guarded calls, the
 # seed-style wrapper, fault and interrupt round trips, go-plugin calls and
-# crash restarts, and goroutine scaling; BENCHCOUNT runs each, then
-# cmd/ratios prints the medians and the ratios to the raw cgo call, and
+# crash restarts, and goroutine scaling; BENCHCOUNT runs each. cmd/ratios
+# then prints the medians and the ratios to the raw cgo call, and
 # cmd/sigfloor what one system call and one bare signal round trip cost on
-# this machine. Then interrupt lateness over 10,000 timed-out calls, idle and with both cores
-# busy. The load average before and after goes with the numbers
-# (docs/benchmarks.md).
+# this machine. Last, interrupt lateness over 10,000 timed-out calls, idle
+# and with both cores busy. Record the load before and after with the
+# numbers (docs/benchmarks.md): the machine may be shared.
 BENCHMOD   := tests/bench
 BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
 BENCHCOUNT ?= 5
