@@ -2,7 +2,7 @@
 #
 #   make demo    run the main example (examples/segv)
 #   make test    everything CI runs
-#   make bench   guarded call vs raw cgo call, side by side
+#   make bench   guarded call vs raw cgo, seed-style wrapper and go-plugin, side by side
 #   make stress  the randomized soak for 10 minutes (+ profile, + race)
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
 #   make test-c  the C API test and the C examples (examples/c), no Go
@@ -105,11 +105,34 @@ test-cross:
 	CGO_ENABLED=0 $(GO) build ./guard/ ./examples/...
 	CGO_ENABLED=0 $(GO) test -count=1 ./guard/
 
-# Costs side by side (compare within one run), then interrupt lateness over
-# 10,000 timed-out calls, idle and with both cores busy.
+# Costs side by side, in one run of the tests/bench module (its own go.mod:
+# go-plugin stays out of the library's): raw cgo, guarded calls, the
+# seed-style wrapper, fault and interrupt round trips, go-plugin calls and
+# crash restarts, and goroutine scaling; BENCHCOUNT runs each. cmd/ratios
+# then prints the medians and the ratios to the raw cgo call, and
+# cmd/sigfloor what one system call and one bare signal round trip cost on
+# this machine. Last, interrupt lateness over 10,000 timed-out calls, idle
+# and with both cores busy. Record the load before and after with the
+# numbers (docs/benchmarks.md): the machine may be shared.
+BENCHMOD   := tests/bench
+BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
+BENCHCOUNT ?= 5
+
 bench:
-	$(GO) test -run '^$$' -bench 'RawCgo|GuardCall|FaultRecover' -benchmem -count 5 ./tests/
+	@mkdir -p $(BUILD)
+	@echo "load before: $$(uptime)"
+	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/benchplugin ./plugin
+	(cd $(BENCHMOD) && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -timeout 60m $(TESTLDFLAGS) . \
+		-args -plugin=$(CURDIR)/$(BUILD)/benchplugin; echo $$? >$(BENCHOUT).rc) | tee $(BENCHOUT); exit $$(cat $(BENCHOUT).rc)
+	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
+	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
+	@echo "load after: $$(uptime)"
+
+# A quick compile check of the tests/bench module (not part of make test).
+.PHONY: test-bench-build
+test-bench-build:
+	cd $(BENCHMOD) && $(GO) vet ./...
 
 digest:
 	@d=$$(for f in $$(ls csrc/* include/* | LC_ALL=C sort); do printf '%s\n' "$$f"; cat "$$f"; done | sha256sum | cut -d' ' -f1); \
