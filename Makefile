@@ -49,7 +49,7 @@ deps:
 	@sh .ci/deps.sh
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-soak
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-soak
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
@@ -112,7 +112,8 @@ test-cross:
 # then prints the medians and the ratios to the raw cgo call, and
 # cmd/sigfloor what one system call and one bare signal round trip cost on
 # this machine. Last, interrupt lateness over 10,000 timed-out calls, idle
-# and with both cores busy. Record the load before and after with the
+# and with both cores busy, and the fault round trip with crash dump
+# captures on and with a dump written. Record the load before and after with the
 # numbers (docs/benchmarks.md): the machine may be shared.
 BENCHMOD   := tests/bench
 BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
@@ -127,6 +128,7 @@ bench:
 	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
 	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
+	$(GO) test -run '^$$' -bench 'FaultRecover' -count 3 $(TESTLDFLAGS) ./tests/
 	@echo "load after: $$(uptime)"
 
 # A quick compile check of the tests/bench module (not part of make test).
