@@ -61,9 +61,9 @@ func signalName(sig syscall.Signal) string {
 		return d[:strings.IndexByte(d, ':')]
 	}
 	switch {
-	case sig == syscall.SIGUSR1:
+	case sig == 10: // Linux's SIGUSR1 (syscall has none on every GOOS)
 		return "SIGUSR1"
-	case sig == syscall.SIGUSR2:
+	case sig == 12:
 		return "SIGUSR2"
 	case sig >= 34 && sig <= 64:
 		return fmt.Sprintf("SIGRTMIN+%d", int(sig)-34)
