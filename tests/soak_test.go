@@ -33,6 +33,7 @@ type soakCounts struct {
 // resources is one sample of what must stay flat.
 type resources struct {
 	fds, timers, threads, goroutines, rssKiB int
+	goHeapKiB                                int // Go heap in use: tells Go's share of RSS from C's
 }
 
 func sampleResources(t *testing.T) resources {
@@ -42,7 +43,14 @@ func sampleResources(t *testing.T) resources {
 		threads:    countDir(t, "/proc/self/task"),
 		goroutines: runtime.NumGoroutine(),
 		rssKiB:     rssKiB(t),
+		goHeapKiB:  goHeapKiB(),
 	}
+}
+
+func goHeapKiB() int {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapInuse / 1024)
 }
 
 // TestSoak is a randomized driver: goroutines pick at random among healthy
