@@ -114,18 +114,22 @@ func noteTaint(t Taint, at time.Time) {
 }
 
 // callerStack returns the calling goroutine's stack, from the first frame
-// outside this package outward.
+// outside this package outward. On the fault path: function names only
+// (runtime.FuncForPC), no file and line, and one allocation.
 func callerStack() []uintptr {
-	pcs := make([]uintptr, 64)
-	pcs = pcs[:runtime.Callers(2, pcs)]
+	var buf [64]uintptr
+	pcs := buf[:runtime.Callers(3, buf[:])]
 	for len(pcs) > 0 {
-		f, _ := runtime.CallersFrames(pcs[:1]).Next()
-		if !strings.HasPrefix(f.Function, packagePath+".") {
+		// A return address: the call is the instruction before it. A
+		// function of this package inlined into the caller's code counts
+		// as the caller's.
+		f := runtime.FuncForPC(pcs[0] - 1)
+		if f == nil || !strings.HasPrefix(f.Name(), packagePath+".") {
 			break
 		}
 		pcs = pcs[1:]
 	}
-	return pcs
+	return append([]uintptr(nil), pcs...)
 }
 
 const packagePath = "github.com/cgoguard/cgoguard/guard"
