@@ -194,12 +194,25 @@ func parse(r io.Reader) (benches []*bench, failed bool, err error) {
 	byName := map[string]*bench{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	pending := "" // a benchmark name whose result line a log line cut off
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "FAIL") || strings.HasPrefix(line, "--- FAIL") || strings.HasPrefix(line, "panic:") {
 			failed = true
 		}
 		f := strings.Fields(line)
+		// A log line written by the plugin machinery (yamux logs to
+		// stderr) can land between a benchmark's name and its numbers:
+		// "BenchmarkX-2 <tab>2026/11/22 ... [ERR] ...", then the numbers on
+		// the next line. Join them again.
+		if len(f) >= 2 && strings.HasPrefix(f[0], "Benchmark") && strings.Contains(line, "[ERR]") {
+			pending = f[0]
+			continue
+		}
+		if pending != "" && len(f) >= 3 && !strings.HasPrefix(f[0], "Benchmark") {
+			f = append([]string{pending}, f...)
+		}
+		pending = ""
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || len(f)%2 != 0 {
 			continue
 		}
