@@ -301,19 +301,22 @@ func TestDeadlineNoLeaks(t *testing.T) {
 	}
 }
 
-func rssKiB(t *testing.T) int {
+func rssKiB(t *testing.T) int { return statusKiB(t, "VmRSS:") }
+
+// statusKiB reads one "Name: N kB" field of /proc/self/status.
+func statusKiB(t *testing.T, field string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}
 	}
-	t.Fatal("no VmRSS")
+	t.Fatalf("no %s in /proc/self/status", field)
 	return 0
 }
 

@@ -34,6 +34,7 @@ type soakCounts struct {
 type resources struct {
 	fds, timers, threads, goroutines, rssKiB int
 	goHeapKiB                                int // Go heap in use: tells Go's share of RSS from C's
+	rssAnonKiB, rssFileKiB                   int // anonymous memory (heaps, stacks) and mapped files
 }
 
 func sampleResources(t *testing.T) resources {
@@ -44,6 +45,8 @@ func sampleResources(t *testing.T) resources {
 		goroutines: runtime.NumGoroutine(),
 		rssKiB:     rssKiB(t),
 		goHeapKiB:  goHeapKiB(),
+		rssAnonKiB: statusKiB(t, "RssAnon:"),
+		rssFileKiB: statusKiB(t, "RssFile:"),
 	}
 }
 
