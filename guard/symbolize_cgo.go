@@ -17,13 +17,32 @@ static int cg_dladdr(uintptr_t pc, const char **file, const char **sym, uintptr_
 	*saddr = (uintptr_t)info.dli_saddr;
 	return 1;
 }
+
+static uintptr_t cg_dladdr_pc(void) { return (uintptr_t)cg_dladdr; }
 */
 import "C"
 
 import (
 	"os"
 	"runtime"
+	"sync"
 )
+
+// symbolizerWarm makes the first symbolization in the process happen once,
+// alone. cgosymbolizer reads the executable's debug information on first
+// use without a lock, and when several threads do so at once every one of
+// them builds the tables and all but one copy are leaked (measured: 16
+// goroutines faulting together for the first time in a 20 MB test binary
+// left 15 extra mappings of 11.6 MiB each, 175 MiB for good).
+var symbolizerWarm sync.Once
+
+// warmSymbolizer symbolizes one C PC of this package's own, so that the
+// symbolizer is initialised before any concurrent use.
+func warmSymbolizer() {
+	symbolizerWarm.Do(func() {
+		runtime.CallersFrames([]uintptr{uintptr(C.cg_dladdr_pc())}).Next()
+	})
+}
 
 // symbolize turns the recorded PCs into frames. pcs[0] is the faulting
 // instruction; the rest are return addresses, so the call instruction
@@ -31,6 +50,7 @@ import (
 // symbolizer (cgosymbolizer unless built with cgoguard_nosymbolizer); a PC
 // it cannot name falls back to dladdr.
 func symbolize(pcs []uintptr) []runtime.Frame {
+	warmSymbolizer()
 	frames := make([]runtime.Frame, 0, len(pcs))
 	for i, pc := range pcs {
 		lookup := pc
