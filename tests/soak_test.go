@@ -33,7 +33,8 @@ type soakCounts struct {
 // resources is one sample of what must stay flat.
 type resources struct {
 	fds, timers, threads, goroutines, rssKiB int
-	goHeapKiB                                int // Go heap in use: tells Go's share of RSS from C's
+	goHeapKiB                                int // Go heap in use
+	goHeldKiB                                int // all Go has from the OS and not released: Go's share of RSS, at most
 	rssAnonKiB, rssFileKiB                   int // anonymous memory (heaps, stacks) and mapped files
 }
 
@@ -45,9 +46,16 @@ func sampleResources(t *testing.T) resources {
 		goroutines: runtime.NumGoroutine(),
 		rssKiB:     rssKiB(t),
 		goHeapKiB:  goHeapKiB(),
+		goHeldKiB:  goHeldKiB(),
 		rssAnonKiB: statusKiB(t, "RssAnon:"),
 		rssFileKiB: statusKiB(t, "RssFile:"),
 	}
+}
+
+func goHeldKiB() int {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int((m.Sys - m.HeapReleased) / 1024)
 }
 
 func goHeapKiB() int {
