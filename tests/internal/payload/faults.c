@@ -232,3 +232,13 @@ long pl_sleep_seconds(long s) {
 		ts = rem;
 	return s;
 }
+
+/* A NULL write in a function inlined into its caller: the faulting PC
+ * symbolizes to two frames (pl_inlined_store inside pl_inlined_null_write). */
+static inline __attribute__((always_inline)) void pl_inlined_store(volatile int *p) { *p = 42; }
+
+__attribute__((noinline)) void pl_inlined_null_write(void *arg) {
+	(void)arg;
+	pl_inlined_store((volatile int *)0);
+	__asm__ volatile("" ::: "memory");
+}

@@ -113,12 +113,15 @@ var (
 	NullWrite     = unsafe.Pointer(C.pl_null_write)
 	Abort         = unsafe.Pointer(C.pl_abort)
 	DeepNullWrite = unsafe.Pointer(C.pl_deep_outer)
-	SleepUntil    = unsafe.Pointer(C.pl_sleep_until)
-	NestedOuter   = unsafe.Pointer(C.pl_nested_outer)
-	NestDeep      = unsafe.Pointer(C.pl_nest_deep)
-	Sum6          = unsafe.Pointer(C.pl_sum6)
-	Div6          = unsafe.Pointer(C.pl_div6)
-	StackOverflw  = unsafe.Pointer(C.pl_stack_overflow)
+	// InlinedNullWrite writes through NULL in a function inlined into
+	// pl_inlined_null_write: one PC, two symbolized frames.
+	InlinedNullWrite = unsafe.Pointer(C.pl_inlined_null_write)
+	SleepUntil       = unsafe.Pointer(C.pl_sleep_until)
+	NestedOuter      = unsafe.Pointer(C.pl_nested_outer)
+	NestDeep         = unsafe.Pointer(C.pl_nest_deep)
+	Sum6             = unsafe.Pointer(C.pl_sum6)
+	Div6             = unsafe.Pointer(C.pl_div6)
+	StackOverflw     = unsafe.Pointer(C.pl_stack_overflow)
 )
 
 // RawEmpty calls pl_empty(arg) through plain cgo, with no guard: the

@@ -37,6 +37,7 @@ long pl_sum6(long, long, long, long, long, long);
 long pl_div6(long, long);
 void pl_quiet_stderr(int);
 void pl_deep_outer(void *);
+void pl_inlined_null_write(void *);
 void pl_block_then_fault(void *);
 int pl_sig_blocked(int sig);
 
