@@ -125,7 +125,7 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 	var r int64
 	switch {
 	case len(opts) == 0:
-		r = int64(C.cg_pool_call(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames))
+		r = directCall(fn, arg)
 	case len(opts) == 1 && isTimeout(opts[0]):
 		// The common case of a deadline alone, without building a
 		// configuration.

@@ -1,0 +1,83 @@
+//go:build linux && amd64 && cgo
+
+package guard
+
+/*
+#include <stdint.h>
+#include "../csrc/internal.h"
+
+struct cg_direct_req {
+	uintptr_t fn; // a C function pointer, void (*)(void *)
+	void *arg;
+	int max_frames;
+};
+
+// Call's fast path, entered straight from the runtime's cgocall on the
+// thread's system stack, as cgo's own wrappers are. The result comes back as
+// cgocall's int32 (the C function's return value): no result is written
+// through the argument pointer, so the goroutine stack moving during a Go
+// callback does not matter, and cgo's two _cgo_topofstack calls per call
+// are saved. q is read before fn runs, while the stack cannot have moved.
+//
+// Packed result: <= 0 as cg_call returns it; after a fault or interrupt
+// slot+1 (<= 256) in bits 0-15, the signal in bits 16-23, the guard's
+// result in bits 24-30 (see directResult).
+int32_t cg_direct_call(struct cg_direct_req *q) {
+	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, q->max_frames);
+	if (rc <= 0)
+		return rc;
+	int64_t r = cgoguard_pool_publish(rc);
+	return (int32_t)((r & 0xffff) | ((r >> 32) & 0xff) << 16 | ((r >> 48) & 0x7f) << 24);
+}
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// runtime.cgocall is what every cgo call goes through: it enters the
+// system-call state, switches to the system stack and calls fn(arg) there
+// (its signature is kept stable for packages that link to it, see
+// go.dev/issue/67401). arg does not escape through it: directCall makes arg
+// escape itself, as cgo does.
+//
+//go:linkname runtimeCgocall runtime.cgocall
+//go:noescape
+func runtimeCgocall(fn, arg unsafe.Pointer) int32
+
+// The pointer check cgo-generated code makes of every pointer argument.
+//
+//go:linkname cgoCheckPointer runtime.cgoCheckPointer
+func cgoCheckPointer(ptr any, arg any)
+
+// Never set: the compiler cannot tell, so storing arg in directEscape under
+// it makes arg escape, as cgo's generated code does with its own flag.
+var (
+	directNever  bool
+	directEscape unsafe.Pointer
+)
+
+var directCallFn = unsafe.Pointer(C.cg_direct_call)
+
+// directCall runs fn(arg) under a guard with the default options, as a cgo
+// call of a C wrapper would, less the wrapper: arg gets cgo's pointer check
+// and escapes to the heap as any pointer passed to C does (C may keep it
+// across a Go callback, during which the goroutine stack may move). The
+// result is in resultError's form.
+func directCall(fn, arg unsafe.Pointer) int64 {
+	cgoCheckPointer(arg, nil)
+	if directNever {
+		directEscape = arg
+	}
+	q := C.struct_cg_direct_req{fn: C.uintptr_t(uintptr(fn)), arg: arg, max_frames: DefaultMaxFrames}
+	return directResult(runtimeCgocall(directCallFn, unsafe.Pointer(&q)))
+}
+
+// directResult unpacks cg_direct_call's result into resultError's form.
+func directResult(r int32) int64 {
+	if r <= 0 {
+		return int64(r)
+	}
+	return int64(r&0xffff) | int64(r>>16&0xff)<<32 | int64(r>>24&0x7f)<<48
+}
