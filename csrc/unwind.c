@@ -44,9 +44,11 @@ static _Unwind_Reason_Code cg_step(struct _Unwind_Context *ctx, void *p) {
 			return _URC_NO_REASON;
 		w->started = 1;
 	} else {
-		/* The guard point's frame: its CFA lies just above the record.
+		/* The guard point's frame. libgcc hands the callback a frame's
+		 * IP with the CFA of the frame below it (its callee, here fn),
+		 * which is the guard point's own stack pointer: the record.
 		 * Frames of guards nested inside it are walked through. */
-		if (ip == (uintptr_t)cg_invoke_ret && cfa == w->hi + CG_FRAME + 8) {
+		if (ip == (uintptr_t)cg_invoke_ret && cfa == w->hi) {
 			w->result = CG_WALK_REACHED;
 			return _URC_END_OF_STACK;
 		}

@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
@@ -152,5 +155,36 @@ func TestSignalMaskRestored(t *testing.T) {
 		if payload.SigBlocked(sig) {
 			t.Errorf("%v still blocked after the fault", sig)
 		}
+	}
+}
+
+// The recorded frames run from the fault to the guarded function and stop
+// there: cgoguard's own guard point and the frames above it are not the
+// caller's business.
+func TestFramesEndAtGuardedFunction(t *testing.T) {
+	if !haveSymbols(t) {
+		t.Skip("needs symbols to name the frames")
+	}
+	var ce *guard.CrashError
+	if err := guard.Call(payload.DeepNullWrite, nil); !errors.As(err, &ce) {
+		t.Fatalf("got %v", err)
+	}
+	var got []string
+	for _, f := range ce.Frames {
+		got = append(got, f.Function)
+	}
+	if want := []string{"pl_null_write", "pl_deep_middle", "pl_deep_outer"}; !slices.Equal(got, want) {
+		t.Errorf("frames %v, want %v", got, want)
+	}
+	ctx := context.Background()
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	err := guard.CallContext(ctx, payload.ReadPipe, unsafe.Pointer(r), guard.WithTimeout(5*time.Millisecond))
+	var ie *guard.InterruptError
+	if !errors.As(err, &ie) || len(ie.Frames) == 0 {
+		t.Fatalf("got %v", err)
+	}
+	if last := ie.Frames[len(ie.Frames)-1].Function; last != "pl_block_read_pipe" {
+		t.Errorf("interrupted read: outermost frame %q, want pl_block_read_pipe (frames %v)", last, ie.Frames)
 	}
 }
