@@ -50,6 +50,9 @@ func warmSymbolizer() {
 // symbolizer (cgosymbolizer unless built with cgoguard_nosymbolizer); a PC
 // it cannot name falls back to dladdr.
 func symbolize(pcs []uintptr) []runtime.Frame {
+	if len(pcs) == 0 {
+		return nil // WithMaxFrames(0): the symbolizer is not even loaded
+	}
 	warmSymbolizer()
 	frames := make([]runtime.Frame, 0, len(pcs))
 	for i, pc := range pcs {
