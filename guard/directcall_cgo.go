@@ -6,10 +6,13 @@ package guard
 #include <stdint.h>
 #include "../csrc/internal.h"
 
+// Call's default frame count (DefaultMaxFrames, checked in Go), a constant
+// so that the compiler folds cg_call's clamping away.
+#define CG_DIRECT_FRAMES 32
+
 struct cg_direct_req {
 	uintptr_t fn; // a C function pointer, void (*)(void *)
 	void *arg;
-	int max_frames;
 };
 
 // Call's fast path, entered straight from the runtime's cgocall on the
@@ -23,7 +26,7 @@ struct cg_direct_req {
 // slot+1 (<= 256) in bits 0-15, the signal in bits 16-23, the guard's
 // result in bits 24-30 (see directResult).
 int32_t cg_direct_call(struct cg_direct_req *q) {
-	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, q->max_frames);
+	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES);
 	if (rc <= 0)
 		return rc;
 	int64_t r = cgoguard_pool_publish(rc);
@@ -35,6 +38,10 @@ import "C"
 import (
 	"unsafe"
 )
+
+// The C side's frame count must be Call's default: a compile error
+// otherwise (a negative constant converted to uint).
+const _ = uint(C.CG_DIRECT_FRAMES-DefaultMaxFrames) + uint(DefaultMaxFrames-C.CG_DIRECT_FRAMES)
 
 // runtime.cgocall is what every cgo call goes through: it enters the
 // system-call state, switches to the system stack and calls fn(arg) there
@@ -70,7 +77,7 @@ func directCall(fn, arg unsafe.Pointer) int64 {
 	if directNever {
 		directEscape = arg
 	}
-	q := C.struct_cg_direct_req{fn: C.uintptr_t(uintptr(fn)), arg: arg, max_frames: DefaultMaxFrames}
+	q := C.struct_cg_direct_req{fn: C.uintptr_t(uintptr(fn)), arg: arg}
 	return directResult(runtimeCgocall(directCallFn, unsafe.Pointer(&q)))
 }
 
