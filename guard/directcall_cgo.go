@@ -36,6 +36,7 @@ int32_t cg_direct_call(struct cg_direct_req *q) {
 import "C"
 
 import (
+	"runtime"
 	"unsafe"
 )
 
@@ -78,7 +79,11 @@ func directCall(fn, arg unsafe.Pointer) int64 {
 		directEscape = arg
 	}
 	q := C.struct_cg_direct_req{fn: C.uintptr_t(uintptr(fn)), arg: arg}
-	return directResult(runtimeCgocall(directCallFn, unsafe.Pointer(&q)))
+	r := runtimeCgocall(directCallFn, unsafe.Pointer(&q))
+	// arg stays reachable until fn has returned, whatever the caller
+	// still holds (cgo's wrappers do the same with their arguments).
+	runtime.KeepAlive(arg)
+	return directResult(r)
 }
 
 // directResult unpacks cg_direct_call's result into resultError's form.
