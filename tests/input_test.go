@@ -3,8 +3,11 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
@@ -110,5 +113,33 @@ func TestCallFunc(t *testing.T) {
 	got, err = guard.CallFunc(payload.Sum6) // missing arguments are zero
 	if err != nil || got != 0 {
 		t.Fatalf("CallFunc(sum6) with no args = %d, %v", got, err)
+	}
+}
+
+// An argument that is a Go pointer to memory holding Go pointers breaks
+// cgo's pointer rules: guard.Call panics as a cgo call does (GODEBUG
+// cgocheck=1, the default), on every path into C, before running fn.
+func TestCgoPointerCheck(t *testing.T) {
+	type holder struct{ p *int }
+	calls := map[string]func(arg unsafe.Pointer) error{
+		"Call":         func(arg unsafe.Pointer) error { return guard.Call(payload.Empty, arg) },
+		"Call+timeout": func(arg unsafe.Pointer) error { return guard.Call(payload.Empty, arg, guard.WithTimeout(time.Second)) },
+		"CallContext":  func(arg unsafe.Pointer) error { return guard.CallContext(context.Background(), payload.Empty, arg) },
+	}
+	for name, call := range calls {
+		func() {
+			defer func() {
+				r := recover()
+				if r == nil || !strings.Contains(fmt.Sprint(r), "Go pointer to unpinned Go pointer") {
+					t.Errorf("%s: recovered %v, want cgo's pointer-check panic", name, r)
+				}
+			}()
+			h := &holder{p: new(int)}
+			call(unsafe.Pointer(h))
+		}()
+		// Go memory without Go pointers in it may be passed.
+		if err := call(unsafe.Pointer(new([4]int64))); err != nil {
+			t.Errorf("%s with a plain Go pointer: %v", name, err)
+		}
 	}
 }
