@@ -119,7 +119,10 @@ func TestGoPanicsStayPanics(t *testing.T) {
 func TestSignalNotify(t *testing.T) {
 	stop := faultLoop(t, 2)
 	defer stop()
-	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM} {
+	// The guarded signals too: sent with kill(), they are asynchronous to
+	// Go (os/signal delivers them), and to cgoguard none is a fault.
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM,
+		syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL} {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, sig)
 		if err := syscall.Kill(os.Getpid(), sig); err != nil {
