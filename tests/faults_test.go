@@ -176,6 +176,7 @@ func TestFramesEndAtGuardedFunction(t *testing.T) {
 	if want := []string{"pl_null_write", "pl_deep_middle", "pl_deep_outer"}; !slices.Equal(got, want) {
 		t.Errorf("frames %v, want %v", got, want)
 	}
+	blockingSetup(t)
 	ctx := context.Background()
 	r := payload.NewResult(0)
 	defer payload.Free(r)
