@@ -17,8 +17,6 @@ static int cg_dladdr(uintptr_t pc, const char **file, const char **sym, uintptr_
 	*saddr = (uintptr_t)info.dli_saddr;
 	return 1;
 }
-
-static uintptr_t cg_dladdr_pc(void) { return (uintptr_t)cg_dladdr; }
 */
 import "C"
 
@@ -27,22 +25,6 @@ import (
 	"runtime"
 	"sync"
 )
-
-// symbolizerWarm makes the first symbolization in the process happen once,
-// alone. cgosymbolizer reads the executable's debug information on first
-// use without a lock, and when several threads do so at once every one of
-// them builds the tables and all but one copy are leaked (measured: 16
-// goroutines faulting together for the first time in a 20 MB test binary
-// left 15 extra mappings of 11.6 MiB each, 175 MiB for good).
-var symbolizerWarm sync.Once
-
-// warmSymbolizer symbolizes one C PC of this package's own, so that the
-// symbolizer is initialised before any concurrent use.
-func warmSymbolizer() {
-	symbolizerWarm.Do(func() {
-		runtime.CallersFrames([]uintptr{uintptr(C.cg_dladdr_pc())}).Next()
-	})
-}
 
 // symbolize turns the recorded PCs into frames. pcs[0] is the faulting
 // instruction; the rest are return addresses, so the call instruction
@@ -53,7 +35,6 @@ func symbolize(pcs []uintptr) []runtime.Frame {
 	if len(pcs) == 0 {
 		return nil // WithMaxFrames(0): the symbolizer is not even loaded
 	}
-	warmSymbolizer()
 	frames := make([]runtime.Frame, 0, len(pcs))
 	for i, pc := range pcs {
 		lookup := pc
@@ -69,15 +50,22 @@ func symbolize(pcs []uintptr) []runtime.Frame {
 }
 
 // symbolCache holds the frames of every C PC symbolized so far, up to
-// symbolCacheMax of them (then it starts again). Faults tend to repeat at
-// the same places, and cgosymbolizer leaks memory on every lookup of a PC
-// that expands to more than one frame (an inlined call: it allocates the
-// extra frames' records and never frees them; measured, 33 bytes a fault,
-// 3.2 MiB for 100,000 faults at one such PC). A cached PC is not looked up
-// again. The lock also keeps lookups from running concurrently, which the
-// symbolizer's own allocator handles by leaking as well. A shared object
-// unloaded and another loaded at the same address would be named by the
-// first one's cached frames.
+// symbolCacheMax of them (then it starts again), and its lock keeps
+// cgoguard's lookups from running concurrently. Both work around
+// cgosymbolizer's leaks:
+//   - it reads the executable's debug information on first use without a
+//     lock, and when several threads do so at once each builds the tables
+//     and all copies but one are leaked (measured: 16 goroutines faulting
+//     together for the first time in a 20 MB test binary left 15 extra
+//     mappings of 11.6 MiB each);
+//   - its allocator leaks what it cannot lock at once;
+//   - every lookup of a PC that expands to more than one frame (an inlined
+//     call) allocates the extra frames' records and never frees them
+//     (measured: 33 bytes a fault, 3.2 MiB for 100,000 faults at one such
+//     PC); a cached PC is not looked up again.
+//
+// A shared object unloaded and another loaded at the same address would be
+// named by the first one's cached frames.
 var symbolCache struct {
 	sync.Mutex
 	frames map[uintptr][]runtime.Frame
