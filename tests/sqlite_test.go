@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,23 +50,13 @@ func sqliteClose(t *testing.T, db sqliteclient.DB) {
 // inObject reports whether some frame is in a file whose name holds name
 // (a stripped shared object's frames are named by dladdr: its path and the
 // nearest exported symbol).
-func inObject(frames []frameLike, name string) bool {
+func inObject(frames []runtime.Frame, name string) bool {
 	for _, f := range frames {
-		if strings.Contains(f.file, name) {
+		if strings.Contains(f.File, name) {
 			return true
 		}
 	}
 	return false
-}
-
-type frameLike struct{ fn, file string }
-
-func framesOf(ce *guard.CrashError) []frameLike {
-	var fs []frameLike
-	for _, f := range ce.Frames {
-		fs = append(fs, frameLike{f.Function, f.File})
-	}
-	return fs
 }
 
 // A bogus connection handle: SQLite's own code reads through it and faults
@@ -86,7 +77,7 @@ func TestSQLiteFaultInLibrary(t *testing.T) {
 		if !strings.Contains(ce.Taint.Object, "libsqlite3") || ce.Taint.Level != guard.TaintLibrary || ce.Taint.HeapSuspect {
 			t.Errorf("taint: want level library, object libsqlite3, heap not suspect; got %+v", ce.Taint)
 		}
-		if !inObject(framesOf(ce), "libsqlite3") {
+		if !inObject(ce.Frames, "libsqlite3") {
 			t.Errorf("no frame in libsqlite3: %v", ce.Frames)
 		}
 	}
@@ -122,12 +113,12 @@ func TestSQLiteFaultInCallback(t *testing.T) {
 			continue
 		}
 		t.Logf("%+v", ce)
-		fs := framesOf(ce)
+		fs := ce.Frames
 		if haveSymbols(t) {
-			if len(fs) == 0 || fs[0].fn != "sqc_crash_func" {
+			if len(fs) == 0 || fs[0].Function != "sqc_crash_func" {
 				t.Errorf("innermost frame: want sqc_crash_func, got %v", fs)
 			}
-			if !hasFunc(fs, "sqc_exec") {
+			if !hasFunction(fs, "sqc_exec") {
 				t.Errorf("no frame of the guarded function sqc_exec: %v", fs)
 			}
 		}
@@ -150,15 +141,6 @@ func TestSQLiteFaultInCallback(t *testing.T) {
 		t.Errorf("a fresh database after 50 crashes: %d rows, want 2", n)
 	}
 	sqliteClose(t, db)
-}
-
-func hasFunc(fs []frameLike, fn string) bool {
-	for _, f := range fs {
-		if f.fn == fn {
-			return true
-		}
-	}
-	return false
 }
 
 // A writer waiting for a lock that another connection holds sleeps in
