@@ -232,9 +232,8 @@ static int cg_guard_live(const struct cg_guard *g, const ucontext_t *uc) {
 	return g->canary == ((uintptr_t)g ^ (uintptr_t)CG_CANARY_VALUE) && (uintptr_t)g > sp;
 }
 
-static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *info,
-                      const ucontext_t *uc) {
-	cgoguard_fault *f = g->out;
+void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int sig,
+               const siginfo_t *info, const ucontext_t *uc) {
 	const greg_t *r = uc->uc_mcontext.gregs;
 	struct timespec ts;
 
@@ -247,12 +246,12 @@ static void cg_record(struct cg_guard *g, int walk, int sig, const siginfo_t *in
 	f->sp = (uint64_t)r[REG_RSP];
 	for (int i = 0; i < CGOGUARD_NREGS; i++)
 		f->regs[i] = (uint64_t)r[i];
-	f->depth = g->depth;
+	f->depth = depth;
 	f->interrupt = CGOGUARD_NOT_INTERRUPTED;
 	f->time_ns = 0;
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		f->time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	if (walk == CG_WALK_UNKNOWN && f->nframes == 1 && g->max_frames > 1) {
+	if (walk == CG_WALK_UNKNOWN && f->nframes == 1 && max_frames > 1) {
 		/* The walk stopped at the faulting PC itself: a jump or call to
 		 * an address with no code. The word at SP is then usually the
 		 * return address of that call. */
@@ -404,6 +403,19 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	if (cg_pc_in_go(pc))
 		return;
 	int d = s->armed_depth;
+	if (d == 0) {
+		/* A region's deadline (guard.DoContext): unwound at the cgo
+		 * boundary of the region's goroutine, under the same rules. */
+		int in_syscall = cg_in_blocking_syscall(uc);
+		if (s->region_g == 0 ||
+		    (!in_syscall && __atomic_load_n(&s->force_gen, __ATOMIC_ACQUIRE) != gen))
+			return;
+		int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
+		if (cg_boundary_take(sig, info, uc, cancelled ? CGOGUARD_CANCELED : CGOGUARD_TIMEOUT,
+		                     in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED, s->region_g))
+			__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
+		return;
+	}
 	if (d < 1 || d > cg_ndepth)
 		return;
 	struct cg_guard *g = cg_guards[d - 1];
@@ -419,7 +431,7 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	cg_ndepth = d - 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	g->out->nframes = n;
-	cg_record(g, walk, sig, info, uc);
+	cg_record(g->out, g->depth, g->max_frames, walk, sig, info, uc);
 	g->out->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
 	g->out->capture = 0;
 	if (!in_syscall)
@@ -470,13 +482,21 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 			cg_ndepth = d - 1;
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			g->out->nframes = n;
-			cg_record(g, walk, sig, info, uc);
+			cg_record(g->out, g->depth, g->max_frames, walk, sig, info, uc);
 			cg_capture(g->out, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
 			cg_resume_at_guard(g, uc, CGOGUARD_FAULT);
 			__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
 			errno = saved_errno;
 			return NULL;
 		}
+	}
+	/* Not a guard point's: perhaps a fault in a cgo call of a goroutine
+	 * inside a region (guard.Do), taken at the innermost cgo boundary. */
+	if (!cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	    cg_boundary_take(sig, info, uc, CGOGUARD_FAULT, CGOGUARD_NOT_INTERRUPTED, 0)) {
+		__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
+		errno = saved_errno;
+		return NULL;
 	}
 	next = cg_pass_on(sig, info, ucv);
 	errno = saved_errno;

@@ -145,7 +145,8 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 struct cg_slot {
 	struct cg_slot *next; /* the watchdog's list, under its mutex */
 	int tid;
-	int armed_depth;      /* depth of the guard the deadline belongs to */
+	int armed_depth;      /* depth of the guard the deadline belongs to; 0: a region's */
+	uintptr_t region_g;   /* with armed_depth 0: the goroutine whose region it is */
 	uint64_t gen;         /* the live call (atomic; written by the owner) */
 	uint64_t deadline;    /* cg_deadline_clock units; 0 when no call is armed (atomic) */
 	int64_t grace;        /* ns; negative: never force (atomic) */
@@ -206,6 +207,63 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 	cg_disarm(s, gen, cancel);
 	return rc;
 }
+
+/* ---- guard regions at the cgo boundary (boundary.c) ---- */
+
+/* A goroutine inside guard.Do: its g, how many regions it has open, and
+ * the innermost one's frame count. Written by that goroutine alone (the Go
+ * package claims a free entry with a CAS on g), read by the handler on the
+ * thread that goroutine runs on. 16 bytes, laid out as the Go side
+ * expects. */
+struct cg_region {
+	uintptr_t g;
+	int32_t depth;
+	int32_t max_frames;
+};
+_Static_assert(sizeof(struct cg_region) == 16, "struct cg_region is shared with Go");
+
+/* A goroutine's entry is one of CG_REGION_WAYS after its hash, or else in
+ * the overflow area (entries 0 .. cg_region_overflow_used-1 of it). */
+#define CG_REGION_SLOTS 16384
+#define CG_REGION_WAYS 8
+#define CG_REGION_OVERFLOW 4096
+extern struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
+extern uint32_t cg_region_overflow_used;
+
+static inline uint32_t cg_region_hash(uintptr_t g) {
+	return (uint32_t)(((uint64_t)g * 0x9e3779b97f4a7c15ULL) >> 50); /* 14 bits */
+}
+_Static_assert(CG_REGION_SLOTS == 1 << 14, "cg_region_hash yields 14 bits");
+
+/* What the Go package found out about its runtime (see boundary.c). */
+struct cg_boundary_layout {
+	uintptr_t ret;            /* return address of asmcgocall's user-g call; 0: no regions */
+	uintptr_t off_syscallsp;  /* offset of g.syscallsp */
+	uintptr_t off_nocallback; /* offset of g.nocgocallback */
+	void (*land)(int rc);     /* calls the Go function that panics */
+	sigset_t sigmask;         /* a Go thread's mask, its MXCSR and x87 control word */
+	uint32_t mxcsr;
+	uint16_t fpucw;
+};
+extern struct cg_boundary_layout cg_layout;
+
+const struct cg_region *cg_region_find(uintptr_t g);
+int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+                           uintptr_t land);
+int cgoguard_boundary_probe(uintptr_t g);
+void cgoguard_boundary_init_clear(void);
+int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns,
+                            cgoguard_cancel *cancel);
+void cgoguard_region_disarm(uint64_t gen, cgoguard_cancel *cancel);
+/* From the handler: if the thread is in C code of a cgo call made by a
+ * goroutine in a region (want_g, if not 0), records the fault in
+ * cg_thread_fault and makes the thread resume at the land function with rc.
+ * Returns 1 when it did. */
+int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int interrupt,
+                     uintptr_t want_g);
+/* handler.c, shared with the boundary path */
+void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int sig,
+               const siginfo_t *info, const ucontext_t *uc);
 
 /* ---- crash dump captures (dump_capture.c) ---- */
 

@@ -45,6 +45,16 @@ var (
 	// cancellable context made (through a Go callback) inside another such
 	// call on the same thread: one deadline per thread at a time.
 	ErrNestedDeadline = errors.New("guard: a call with a deadline inside another call with a deadline on the same thread")
+	// ErrRuntimeUnsupported is returned by Do and DoContext when the Go
+	// runtime's cgo boundary does not look as cgoguard expects (a Go
+	// release it does not know): Do refuses rather than risk corrupting the
+	// process. Call still works.
+	ErrRuntimeUnsupported = errors.New("guard: Do is not supported with this Go runtime")
+	// ErrTooManyRegions is returned by Do when more goroutines are inside
+	// Do at once than it has room to track (20,480).
+	ErrTooManyRegions = errors.New("guard: too many goroutines inside Do at once")
+
+	errDoRetries = errors.New("guard: WithRetries is not accepted by Do: running f again is the caller's decision")
 )
 
 // MaxDepth is how many guards may be open at once on one thread.

@@ -1,0 +1,277 @@
+/*
+ * Guard regions at the cgo boundary: a fault (or the timeout signal) in C
+ * code reached through any cgo call of a goroutine that is inside a region
+ * (guard.Do) becomes a Go panic on that goroutine.
+ *
+ * The Go runtime enters C through runtime.asmcgocall. On the user-g path it
+ * switches to the thread's system stack, stores the goroutine's stack depth
+ * at 0(SP) and its g at 8(SP), and calls the C function, so the C side sees
+ * its return address at slot S, the depth at S+8 and g at S+16. After the C
+ * function returns, asmcgocall reloads g and SP from those two slots alone.
+ *
+ * The handler unwinds the faulting thread's C frames (never a scan of stack
+ * memory: stale return addresses and the runtime's own non-Go code lie
+ * there too) up to the first frame whose return address is that call site:
+ * the innermost boundary. If the g at S+16 is in a region, inside
+ * runtime.cgocall (syscallsp set) and not in a #cgo nocallback call, the
+ * thread resumes as if asmcgocall had just called the land function, with
+ * RSP at S: the faulting C frames are abandoned, and the land function calls
+ * an exported Go function that panics. The runtime supports a panic leaving
+ * a cgo callback: unwindm restores g0's stack pointer and does the
+ * accounting cgocall would have done.
+ *
+ * Everything reachable from the handler is async-signal-safe.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ucontext.h>
+#include <unwind.h>
+
+#include "internal.h"
+
+/* Set once by the Go package (cgoguard_boundary_init); zero in a C program,
+ * where no region can exist. */
+struct cg_boundary_layout cg_layout;
+
+struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
+uint32_t cg_region_overflow_used;
+
+/* The region of goroutine g, or NULL. Regions are written only by their
+ * own goroutine, which is the one running on this thread (or, for the
+ * overflow area, claimed with a CAS): plain loads suffice. */
+const struct cg_region *cg_region_find(uintptr_t g) {
+	if (g == 0)
+		return NULL;
+	uint32_t h = cg_region_hash(g);
+	for (uint32_t i = 0; i < CG_REGION_WAYS; i++) {
+		const struct cg_region *r = &cg_regions[(h + i) & (CG_REGION_SLOTS - 1)];
+		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
+			return r->depth > 0 ? r : NULL;
+	}
+	uint32_t n = __atomic_load_n(&cg_region_overflow_used, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n && i < CG_REGION_OVERFLOW; i++) {
+		const struct cg_region *r = &cg_regions[CG_REGION_SLOTS + i];
+		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
+			return r->depth > 0 ? r : NULL;
+	}
+	return NULL;
+}
+
+/* A runaway recursion fills the whole thread stack with frames: the walk
+ * goes through all of them, within these bounds. */
+#define CG_BOUNDARY_STEPS (1L << 20)
+#define CG_BOUNDARY_SPAN ((uintptr_t)1 << 30)
+
+struct cg_bwalk {
+	uint64_t *frames;
+	int n, max, started, go;
+	long steps;
+	uintptr_t pc, lo, last_cfa, slot;
+};
+
+static _Unwind_Reason_Code cg_bstep(struct _Unwind_Context *ctx, void *p) {
+	struct cg_bwalk *w = p;
+	int before = 0;
+	uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+	uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+
+	if (!w->started) {
+		/* From a signal: skip the handler's frames and the signal
+		 * frame, start at the interrupted one (its IP is exact). */
+		if (w->pc != 0 && !(before && ip == w->pc))
+			return _URC_NO_REASON;
+		w->started = 1;
+	} else if (ip == cg_layout.ret) {
+		/* libgcc hands over a frame's IP with its callee's CFA: here
+		 * the CFA of the C function asmcgocall called, S + 8. */
+		if (cfa >= 8 && *(const uintptr_t *)(cfa - 8) == ip)
+			w->slot = cfa - 8;
+		return _URC_END_OF_STACK;
+	} else if (cg_pc_in_go(ip)) {
+		w->go = 1;
+		return _URC_END_OF_STACK;
+	}
+	if (cfa < w->last_cfa || (w->lo != 0 && (cfa < w->lo || cfa - w->lo > CG_BOUNDARY_SPAN)) ||
+	    ++w->steps > CG_BOUNDARY_STEPS)
+		return _URC_END_OF_STACK;
+	w->last_cfa = cfa;
+	if (w->n < w->max)
+		w->frames[w->n++] = ip;
+	return _URC_NO_REASON;
+}
+
+/* The innermost boundary slot S above the frame at pc/sp (pc 0: the
+ * caller's own frame), or 0. */
+static uintptr_t cg_find_boundary(uint64_t *frames, int max, int *n, uintptr_t pc, uintptr_t sp) {
+	struct cg_bwalk w = {0};
+	w.frames = frames;
+	w.max = max;
+	w.pc = pc;
+	w.lo = sp;
+	_Unwind_Backtrace(cg_bstep, &w);
+	*n = w.n;
+	return w.go ? 0 : w.slot;
+}
+
+/*
+ * The walk stopped at the faulting PC: an address with no code and no
+ * unwind information (a call through a bad pointer). The word at SP is then usually the
+ * return address of that call: walk again from there, by showing the
+ * unwinder (which reads the signal frame's registers from uc) the state
+ * just after a return, then putting the registers back.
+ */
+static uintptr_t cg_find_boundary_from_caller(uint64_t *frames, int *n, ucontext_t *uc) {
+	greg_t *r = uc->uc_mcontext.gregs;
+	greg_t pc = r[REG_RIP], sp = r[REG_RSP];
+	uintptr_t ra = *(const uintptr_t *)(uintptr_t)sp;
+	if (ra < 4096 || cg_pc_in_go(ra))
+		return 0;
+	r[REG_RIP] = (greg_t)ra;
+	r[REG_RSP] = sp + 8;
+	int m = 0;
+	uintptr_t s = cg_find_boundary(frames + 1, CGOGUARD_MAX_FRAMES - 1, &m, ra, (uintptr_t)sp + 8);
+	r[REG_RIP] = pc;
+	r[REG_RSP] = sp;
+	frames[0] = (uint64_t)pc;
+	*n = 1 + m;
+	return s;
+}
+
+int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+                           uintptr_t land) {
+	if (ret == 0 || land == 0)
+		return CGOGUARD_EINSTALL;
+	cg_layout.off_syscallsp = off_syscallsp;
+	cg_layout.off_nocallback = off_nocallback;
+	cg_layout.land = (void (*)(int))land;
+	/* A Go thread's state, restored at the land function when the
+	 * thread never entered a guard of its own (cg_thread_ready). */
+	__asm__ volatile("stmxcsr %0" : "=m"(cg_layout.mxcsr));
+	__asm__ volatile("fnstcw %0" : "=m"(cg_layout.fpucw));
+	pthread_sigmask(SIG_SETMASK, NULL, &cg_layout.sigmask);
+	__atomic_store_n(&cg_layout.ret, ret, __ATOMIC_RELEASE);
+	return CGOGUARD_OK;
+}
+
+/* Turns regions off again (the probe below failed). */
+void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __ATOMIC_RELEASE); }
+
+/*
+ * Checks, from inside a real cgo call made by goroutine g, that the runtime
+ * looks as cg_layout says: unwinding from here meets the boundary, S+16
+ * holds g, and g is inside runtime.cgocall. Returns 0, or which check
+ * failed (1-3).
+ */
+int cgoguard_boundary_probe(uintptr_t g) {
+	uint64_t frames[8];
+	int n;
+	uintptr_t s = cg_find_boundary(frames, 8, &n, 0, 0);
+	if (s == 0)
+		return 1;
+	if (*(const uintptr_t *)(s + 16) != g)
+		return 2;
+	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0)
+		return 3;
+	return 0;
+}
+
+/* Resume as if asmcgocall had just called cg_layout.land(rc). */
+static void cg_resume_at_land(ucontext_t *uc, uintptr_t s, int rc) {
+	greg_t *r = uc->uc_mcontext.gregs;
+	r[REG_RSP] = (greg_t)s; /* the return address into asmcgocall is at S */
+	r[REG_RIP] = (greg_t)(uintptr_t)cg_layout.land;
+	r[REG_RDI] = rc;
+	r[REG_RBP] = 0; /* ends frame-pointer walks at the land function */
+	r[REG_EFL] &= ~(greg_t)0x400;
+	uc->uc_sigmask = cg_thread_ready ? cg_thread_sigmask : cg_layout.sigmask;
+	if (uc->uc_mcontext.fpregs != NULL) {
+		uc->uc_mcontext.fpregs->cwd = cg_thread_ready ? cg_thread_fpucw : cg_layout.fpucw;
+		uc->uc_mcontext.fpregs->swd = 0;
+		uc->uc_mcontext.fpregs->ftw = 0;
+		uc->uc_mcontext.fpregs->mxcsr = cg_thread_ready ? cg_thread_mxcsr : cg_layout.mxcsr;
+	}
+}
+
+int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int interrupt,
+                     uintptr_t want_g) {
+	if (__atomic_load_n(&cg_layout.ret, __ATOMIC_ACQUIRE) == 0)
+		return 0;
+	cgoguard_fault *f = &cg_thread_fault;
+	int n = 0;
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	uintptr_t s = cg_find_boundary(f->frames, CGOGUARD_MAX_FRAMES, &n, pc, sp);
+	if (s == 0 && n <= 1)
+		s = cg_find_boundary_from_caller(f->frames, &n, uc);
+	if (s == 0)
+		return 0;
+	uintptr_t g = *(const uintptr_t *)(s + 16);
+	if (want_g != 0 && g != want_g)
+		return 0;
+	const struct cg_region *r = cg_region_find(g);
+	if (r == NULL)
+		return 0;
+	/* Not a cgo call of the goroutine's (the runtime's own use of
+	 * asmcgocall: setenv, tracebacks), or one whose callbacks the runtime
+	 * forbids (#cgo nocallback): the fault stays fatal, as without us. */
+	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0 ||
+	    *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
+		return 0;
+	/* Guards of guard.Call opened inside the abandoned frames are gone. */
+	while (cg_ndepth > 0 && (uintptr_t)cg_guards[cg_ndepth - 1] < s)
+		cg_ndepth--;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	int max = r->max_frames;
+	if (max > CGOGUARD_MAX_FRAMES)
+		max = CGOGUARD_MAX_FRAMES;
+	f->nframes = n < max ? n : max;
+	cg_record(f, r->depth, max, CG_WALK_REACHED, sig, info, uc);
+	f->interrupt = interrupt;
+	f->capture = 0;
+	if (interrupt != CGOGUARD_IN_SYSCALL)
+		cg_capture(f, uc, s + CG_CAPTURE_ABOVE_GUARD);
+	cg_resume_at_land(uc, s, rc);
+	return 1;
+}
+
+/*
+ * A region's deadline (guard.DoContext): arms the calling thread's slot for
+ * goroutine g, which stays on this thread until cgoguard_region_disarm
+ * (the Go side locks it to the thread). Returns the call's generation, 0
+ * when the token was already cancelled (disarm all the same), or a
+ * negative CGOGUARD_E* code.
+ */
+int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns,
+                            cgoguard_cancel *cancel) {
+	struct cg_slot *s = cg_thread_slot;
+	if (s == NULL) {
+		int rc = cg_call_deadline_slow();
+		if (rc != CGOGUARD_OK)
+			return rc;
+		s = cg_thread_slot;
+	}
+	if (__atomic_load_n(&s->deadline, __ATOMIC_RELAXED) != 0)
+		return CGOGUARD_ENESTEDDEADLINE;
+	uint64_t gen = (s->gen + 1) & CG_TAG_GEN_MASK;
+	if (gen == 0)
+		gen = 1;
+	s->region_g = g;
+	int rc = cg_arm(s, gen, timeout_ns, grace_ns, 0, cancel);
+	if (rc == CGOGUARD_CANCELED)
+		return 0;
+	return rc == CGOGUARD_OK ? (int64_t)gen : rc;
+}
+
+void cgoguard_region_disarm(uint64_t gen, cgoguard_cancel *cancel) {
+	struct cg_slot *s = cg_thread_slot;
+	if (s == NULL)
+		return;
+	cg_disarm(s, gen, cancel);
+	s->region_g = 0;
+}
+
+#endif /* x86-64 Linux */

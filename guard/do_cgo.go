@@ -1,0 +1,266 @@
+//go:build linux && amd64 && cgo
+
+package guard
+
+/*
+#include "../csrc/internal.h"
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
+)
+
+// Do runs f on the calling goroutine. A native fault in C code that f
+// reaches through any cgo call — its own, or one made inside a binding —
+// ends f at that point: Do returns a *CrashError (errors.Is(err,
+// ErrCrash)). A Go panic in f propagates out of Do unchanged, and
+// runtime.Goexit in f works as without Do.
+//
+// The fault is turned into a Go panic whose value is the *CrashError, so
+// the Go code between Do and the cgo call is unwound: its deferred calls
+// run, and state it changed without a defer may be inconsistent. Only cgo
+// calls made by the goroutine running f, while f runs, are covered; not
+// goroutines f starts, nor C threads. See docs/do.md.
+//
+// WithTimeout, WithGrace, WithMaxFrames and WithDumpDir mean what they
+// mean for Call; with WithTimeout, Do is DoContext with
+// context.Background(). WithRetries is refused: running f again is the
+// caller's decision.
+func Do(f func(), opts ...Option) error {
+	if f == nil {
+		return ErrNilFunction
+	}
+	if len(opts) != 0 {
+		return doWith(context.Background(), f, opts)
+	}
+	if !regionsUp.Load() {
+		if err := initRegions(); err != nil {
+			return err
+		}
+	}
+	return doRegion(f, DefaultMaxFrames)
+}
+
+// DoContext is Do that also stops a C call f is blocked in when ctx is
+// done or the WithTimeout deadline passes, as CallContext does: Do returns
+// an *InterruptError (matching ErrTimeout and context.DeadlineExceeded, or
+// context.Canceled and context.Cause(ctx)). Go code in f is never
+// interrupted: a deadline that passes while f runs Go code takes effect
+// at its next C call (at once with WithGrace(0), even inside malloc, which
+// the error's Taint reports). A ctx already done returns a
+// *NotStartedError without running f.
+//
+// The goroutine is locked to its thread while f runs (so that the timeout
+// signal reaches the thread running its C call), and a C call with a
+// deadline of its own (Call with WithTimeout or a cancellable context)
+// inside f returns ErrNestedDeadline.
+func DoContext(ctx context.Context, f func(), opts ...Option) error {
+	if f == nil {
+		return ErrNilFunction
+	}
+	return doWith(ctx, f, opts)
+}
+
+// doWith is Do and DoContext with options or a context.
+func doWith(ctx context.Context, f func(), opts []Option) error {
+	if err := contextError(ctx); err != nil {
+		return err
+	}
+	c := buildConfig(opts)
+	if c.err != nil {
+		return c.err
+	}
+	if c.retries != 0 {
+		return errDoRetries
+	}
+	if !regionsUp.Load() {
+		if err := initRegions(); err != nil {
+			return err
+		}
+	}
+	timeout := int64(c.timeout)
+	if dl, ok := ctx.Deadline(); ok {
+		if left := int64(time.Until(dl)); left <= 0 {
+			return &NotStartedError{Err: context.DeadlineExceeded, Cause: context.Cause(ctx)}
+		} else if timeout <= 0 || left < timeout {
+			timeout = left
+		}
+	}
+	g := cgoboundary.G()
+	call := &regionCall{cfg: c, ctx: ctx}
+	pushRegionCall(g, call)
+	defer popRegionCall(g)
+	if timeout <= 0 && ctx.Done() == nil {
+		return doRegion(f, int32(c.maxFrames))
+	}
+	return doDeadline(ctx, f, &c, timeout)
+}
+
+// doDeadline runs f in a region with the calling thread's deadline slot
+// armed for it.
+func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var tok *C.cgoguard_cancel
+	if ctx.Done() != nil {
+		ct := cancelPool.Get().(*cancelToken)
+		*ct.tok = C.cgoguard_cancel{}
+		stop := context.AfterFunc(ctx, ct.fire)
+		defer func() {
+			if stop() {
+				cancelPool.Put(ct)
+			}
+		}()
+		tok = ct.tok
+	}
+	grace := int64(c.grace)
+	if c.grace < 0 {
+		grace = -1
+	}
+	gen := int64(C.cgoguard_region_arm(C.uintptr_t(cgoboundary.G()), C.int64_t(timeout), C.int64_t(grace), tok))
+	if gen < 0 {
+		return resultError(gen, c)
+	}
+	defer C.cgoguard_region_disarm(C.uint64_t(gen), tok)
+	if gen == 0 { // cancelled before it started
+		return &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
+	}
+	return doRegion(f, int32(c.maxFrames))
+}
+
+// doRegion runs f inside a region of the calling goroutine.
+func doRegion(f func(), maxFrames int32) (err error) {
+	e, at, prev := regionEnter(cgoboundary.G(), maxFrames)
+	if e == nil {
+		return ErrTooManyRegions
+	}
+	defer leaveRegion(e, at, prev, &err)
+	f()
+	return nil
+}
+
+// leaveRegion, deferred by doRegion, recovers the panic of a fault taken in
+// this region (and only that: a Go panic goes on), and closes the region.
+func leaveRegion(e *region, at int, prev int32, err *error) {
+	if d := regionUnwinding[at]; d != 0 && d == e.depth {
+		regionUnwinding[at] = 0
+		regionExit(e, prev)
+		switch v := recover().(type) {
+		case *CrashError:
+			*err = v
+		case *InterruptError:
+			*err = v
+		case nil:
+			// f recovered the fault's panic itself.
+		default:
+			panic(v) // a later panic replaced ours
+		}
+		return
+	}
+	regionExit(e, prev)
+}
+
+// regionOf returns the entry of goroutine g and its index.
+func regionOf(g uintptr) (*region, int) {
+	h := regionHash(g)
+	for i := uint32(0); i < regionWays; i++ {
+		at := int((h + i) & (regionSlots - 1))
+		if e := &regions[at]; atomic.LoadUintptr(&e.g) == g {
+			return e, at
+		}
+	}
+	for i := 0; i < regionOverflow; i++ {
+		if e := &regions[regionSlots+i]; atomic.LoadUintptr(&e.g) == g {
+			return e, regionSlots + i
+		}
+	}
+	return nil, -1
+}
+
+// regionCall is what a Do with options or a context tells the fault path:
+// the configuration and the context, per goroutine (innermost last). A
+// plain Do has none and gets the defaults.
+type regionCall struct {
+	cfg callConfig
+	ctx context.Context
+}
+
+var regionCalls struct {
+	mu sync.Mutex
+	m  map[uintptr][]*regionCall
+}
+
+func pushRegionCall(g uintptr, c *regionCall) {
+	regionCalls.mu.Lock()
+	if regionCalls.m == nil {
+		regionCalls.m = make(map[uintptr][]*regionCall)
+	}
+	regionCalls.m[g] = append(regionCalls.m[g], c)
+	regionCalls.mu.Unlock()
+}
+
+func popRegionCall(g uintptr) {
+	regionCalls.mu.Lock()
+	l := regionCalls.m[g]
+	if len(l) <= 1 {
+		delete(regionCalls.m, g)
+	} else {
+		l[len(l)-1] = nil
+		regionCalls.m[g] = l[:len(l)-1]
+	}
+	regionCalls.mu.Unlock()
+}
+
+// regionError builds the error of a fault or interrupt taken in a region
+// of goroutine g.
+func regionError(g uintptr, r int64, goStack []uintptr) error {
+	var call *regionCall
+	regionCalls.mu.Lock()
+	if l := regionCalls.m[g]; len(l) > 0 {
+		call = l[len(l)-1]
+	}
+	regionCalls.mu.Unlock()
+	var c *callConfig
+	var ctx context.Context
+	var timeout time.Duration
+	if call != nil {
+		c, ctx, timeout = &call.cfg, call.ctx, call.cfg.timeout
+	}
+	err := resultError(r, c)
+	switch e := err.(type) {
+	case *CrashError:
+		e.GoStack = goStack
+	case *InterruptError:
+		e.GoStack = goStack
+	}
+	return observe(finishError(err, ctx, timeout, 1))
+}
+
+// regionStack is the faulting goroutine's Go stack as the callback sees
+// it: from the Go frame that made the cgo call down to the goroutine's
+// start, without the callback's own frames.
+func regionStack() []uintptr {
+	var buf [64]uintptr
+	pcs := buf[:runtime.Callers(3, buf[:])]
+	for len(pcs) > 0 {
+		f := runtime.FuncForPC(pcs[0] - 1)
+		if f == nil {
+			break
+		}
+		name := f.Name()
+		if !strings.HasPrefix(name, packagePath+".") && !strings.HasPrefix(name, "runtime.cgocallback") &&
+			name != "runtime.cgocall" && !strings.HasPrefix(name, "_cgoexp_") {
+			break
+		}
+		pcs = pcs[1:]
+	}
+	return append([]uintptr(nil), pcs...)
+}

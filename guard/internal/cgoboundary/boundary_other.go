@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package cgoboundary
+
+import "errors"
+
+// Layout is what a handler needs to know about the runtime's cgo boundary.
+type Layout struct{ Ret, OffSyscallSP, OffNoCallback uintptr }
+
+// ErrUnknownRuntime says that the runtime's cgo boundary is not known here.
+var ErrUnknownRuntime = errors.New("the Go runtime's cgo boundary is only known on amd64")
+
+// G returns 0: no boundary is known on this architecture.
+func G() uintptr { return 0 }
+
+// Find reports ErrUnknownRuntime.
+func Find() (Layout, error) { return Layout{}, ErrUnknownRuntime }

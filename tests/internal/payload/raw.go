@@ -1,0 +1,22 @@
+package payload
+
+/*
+#include "payload.h"
+void pl_invoke(pl_fn fn, void *arg);
+*/
+import "C"
+
+import "unsafe"
+
+// RawCall calls fn(arg), a void (*)(void *), through a plain cgo call with
+// no guard, as a binding would.
+func RawCall(fn, arg unsafe.Pointer) { C.pl_invoke(C.pl_fn(fn), arg) }
+
+// RawCallGo calls the Go callback set with SetCallback from C through a
+// plain cgo call, passing in, and returns what it returned.
+func RawCallGo(in int) int {
+	r := NewResult(in)
+	defer Free(r)
+	C.pl_call_go(unsafe.Pointer(r))
+	return r.Out()
+}
