@@ -9,6 +9,9 @@
 //	crashprog ownsymbolizer             (built with -tags cgoguard_nosymbolizer) registers its own
 //	                                    cgo traceback, then prints the frames of a guarded NULL write
 //	crashprog dladdr                    (nosymbolizer build) frames of a guarded abort, named by dladdr
+//	crashprog do-unguarded              faults recovered in guard.Do, then an unguarded C NULL write
+//	crashprog do-other-goroutine        the same while another goroutine is inside Do, blocked in C
+//	crashprog do-nocallback             inside Do, a NULL write in a #cgo nocallback call
 //
 // Frames are printed one a line as "frame: <function>\t<file>:<line>".
 package main
@@ -53,7 +56,7 @@ func main() {
 	n := flag.Int("n", 4, "sleepers: number of blocked goroutines")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: crashprog [-install] [-n N] unguarded|sleepers|ownsymbolizer|dladdr")
+		fmt.Fprintln(os.Stderr, "usage: crashprog [-install] [-n N] unguarded|sleepers|ownsymbolizer|dladdr|do-*")
 		os.Exit(64)
 	}
 	switch flag.Arg(0) {
@@ -67,6 +70,12 @@ func main() {
 		}
 		registerOwnTraceback()
 		printFrames(guard.Call(payload.NullWrite, nil))
+	case "do-unguarded":
+		doUnguarded()
+	case "do-other-goroutine":
+		doOtherGoroutine()
+	case "do-nocallback":
+		doNoCallback()
 	case "dladdr":
 		printFrames(guard.Call(payload.Abort, nil))
 	default:

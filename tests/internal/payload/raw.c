@@ -3,3 +3,5 @@
 #include "payload.h"
 
 void pl_invoke(pl_fn fn, void *arg) { fn(arg); }
+
+void pl_invoke_nocb(pl_fn fn, void *arg) { fn(arg); }

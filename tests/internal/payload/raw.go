@@ -3,6 +3,8 @@ package payload
 /*
 #include "payload.h"
 void pl_invoke(pl_fn fn, void *arg);
+void pl_invoke_nocb(pl_fn fn, void *arg);
+#cgo nocallback pl_invoke_nocb
 */
 import "C"
 
@@ -20,3 +22,7 @@ func RawCallGo(in int) int {
 	C.pl_call_go(unsafe.Pointer(r))
 	return r.Out()
 }
+
+// RawCallNoCallback is RawCall through a C function marked #cgo
+// nocallback: the runtime refuses any call back into Go during it.
+func RawCallNoCallback(fn, arg unsafe.Pointer) { C.pl_invoke_nocb(C.pl_fn(fn), arg) }
