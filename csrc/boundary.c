@@ -40,23 +40,24 @@ struct cg_boundary_layout cg_layout;
 struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
 uint32_t cg_region_overflow_used;
 
-/* The region of goroutine g, or NULL. Regions are written only by their
- * own goroutine, which is the one running on this thread (or, for the
- * overflow area, claimed with a CAS): plain loads suffice. */
-const struct cg_region *cg_region_find(uintptr_t g) {
+/* The open region of goroutine g that can take a fault, or NULL. Entries
+ * are written by their own goroutine, the one running on this thread when
+ * the handler looks (others only claim free entries): plain loads
+ * suffice. */
+struct cg_region *cg_region_find(uintptr_t g) {
 	if (g == 0)
 		return NULL;
 	uint32_t h = cg_region_hash(g);
 	for (uint32_t i = 0; i < CG_REGION_WAYS; i++) {
-		const struct cg_region *r = &cg_regions[(h + i) & (CG_REGION_SLOTS - 1)];
+		struct cg_region *r = &cg_regions[(h + i) & (CG_REGION_SLOTS - 1)];
 		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
-			return r->depth > 0 ? r : NULL;
+			return r->depth > 0 && r->unwinding == 0 ? r : NULL;
 	}
 	uint32_t n = __atomic_load_n(&cg_region_overflow_used, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n && i < CG_REGION_OVERFLOW; i++) {
-		const struct cg_region *r = &cg_regions[CG_REGION_SLOTS + i];
+		struct cg_region *r = &cg_regions[CG_REGION_SLOTS + i];
 		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
-			return r->depth > 0 ? r : NULL;
+			return r->depth > 0 && r->unwinding == 0 ? r : NULL;
 	}
 	return NULL;
 }
@@ -212,7 +213,7 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	uintptr_t g = *(const uintptr_t *)(s + 16);
 	if (want_g != 0 && g != want_g)
 		return 0;
-	const struct cg_region *r = cg_region_find(g);
+	struct cg_region *r = cg_region_find(g);
 	if (r == NULL)
 		return 0;
 	/* Not a cgo call of the goroutine's (the runtime's own use of
@@ -221,6 +222,13 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0 ||
 	    *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
 		return 0;
+	r->unwinding = r->depth;
+	/* A deadline of the region stops here: the Go code that builds the
+	 * error, in the callback, must not be signalled (cgoguard_region_disarm
+	 * still drains what was sent). */
+	struct cg_slot *sl = cg_thread_slot;
+	if (sl != NULL && sl->armed_depth == 0 && sl->region_g == g)
+		__atomic_store_n(&sl->deadline, 0, __ATOMIC_RELEASE);
 	/* Guards of guard.Call opened inside the abandoned frames are gone. */
 	while (cg_ndepth > 0 && (uintptr_t)cg_guards[cg_ndepth - 1] < s)
 		cg_ndepth--;

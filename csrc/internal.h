@@ -211,16 +211,22 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 /* ---- guard regions at the cgo boundary (boundary.c) ---- */
 
 /* A goroutine inside guard.Do: its g, how many regions it has open, and
- * the innermost one's frame count. Written by that goroutine alone (the Go
- * package claims a free entry with a CAS on g), read by the handler on the
- * thread that goroutine runs on. 16 bytes, laid out as the Go side
- * expects. */
+ * the innermost one's frame count. Written by that goroutine (the Go
+ * package claims a free entry with a CAS on g) and by the handler on the
+ * thread that goroutine runs on. Laid out as the Go side expects. */
 struct cg_region {
 	uintptr_t g;
 	int32_t depth;
 	int32_t max_frames;
+	/* Set by the handler to the depth a fault or interrupt was taken at:
+	 * until the Do at that depth has recovered it, the region takes
+	 * nothing more (the error is being built in Go, the goroutine
+	 * unwound). */
+	int32_t unwinding;
+	int32_t pad_;
+	uint64_t pad2_;
 };
-_Static_assert(sizeof(struct cg_region) == 16, "struct cg_region is shared with Go");
+_Static_assert(sizeof(struct cg_region) == 32, "struct cg_region is shared with Go");
 
 /* A goroutine's entry is one of CG_REGION_WAYS after its hash, or else in
  * the overflow area (entries 0 .. cg_region_overflow_used-1 of it). */
@@ -247,7 +253,7 @@ struct cg_boundary_layout {
 };
 extern struct cg_boundary_layout cg_layout;
 
-const struct cg_region *cg_region_find(uintptr_t g);
+struct cg_region *cg_region_find(uintptr_t g);
 int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
                            uintptr_t land);
 int cgoguard_boundary_probe(uintptr_t g);

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
@@ -138,20 +137,20 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64) err
 
 // doRegion runs f inside a region of the calling goroutine.
 func doRegion(f func(), maxFrames int32) (err error) {
-	e, at, prev := regionEnter(cgoboundary.G(), maxFrames)
+	e, prev := regionEnter(cgoboundary.G(), maxFrames)
 	if e == nil {
 		return ErrTooManyRegions
 	}
-	defer leaveRegion(e, at, prev, &err)
+	defer leaveRegion(e, prev, &err)
 	f()
 	return nil
 }
 
 // leaveRegion, deferred by doRegion, recovers the panic of a fault taken in
 // this region (and only that: a Go panic goes on), and closes the region.
-func leaveRegion(e *region, at int, prev int32, err *error) {
-	if d := regionUnwinding[at]; d != 0 && d == e.depth {
-		regionUnwinding[at] = 0
+func leaveRegion(e *region, prev int32, err *error) {
+	if d := e.unwinding; d != 0 && d == e.depth {
+		e.unwinding = 0
 		regionExit(e, prev)
 		switch v := recover().(type) {
 		case *CrashError:
@@ -166,23 +165,6 @@ func leaveRegion(e *region, at int, prev int32, err *error) {
 		return
 	}
 	regionExit(e, prev)
-}
-
-// regionOf returns the entry of goroutine g and its index.
-func regionOf(g uintptr) (*region, int) {
-	h := regionHash(g)
-	for i := uint32(0); i < regionWays; i++ {
-		at := int((h + i) & (regionSlots - 1))
-		if e := &regions[at]; atomic.LoadUintptr(&e.g) == g {
-			return e, at
-		}
-	}
-	for i := 0; i < regionOverflow; i++ {
-		if e := &regions[regionSlots+i]; atomic.LoadUintptr(&e.g) == g {
-			return e, regionSlots + i
-		}
-	}
-	return nil, -1
 }
 
 // regionCall is what a Do with options or a context tells the fault path:

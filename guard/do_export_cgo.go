@@ -15,11 +15,5 @@ import "github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 //
 //export cgoguardUnwindRegion
 func cgoguardUnwindRegion(r int64) {
-	g := cgoboundary.G()
-	e, at := regionOf(g)
-	err := regionError(g, r, regionStack())
-	if e != nil {
-		regionUnwinding[at] = e.depth
-	}
-	panic(err)
+	panic(regionError(cgoboundary.G(), r, regionStack()))
 }

@@ -25,6 +25,9 @@ type region struct {
 	g         uintptr // the goroutine's g; 0: free (claimed with a CAS)
 	depth     int32   // Do calls open on it
 	maxFrames int32   // the innermost one's WithMaxFrames
+	unwinding int32   // set by the handler: the depth a fault is unwinding to
+	_         int32
+	_         uint64
 }
 
 const (
@@ -37,9 +40,6 @@ var _ = [1]struct{}{}[unsafe.Sizeof(region{})-C.sizeof_struct_cg_region]
 
 var (
 	regions *[regionSlots + regionOverflow]region
-	// regionUnwinding[e] is the depth at which a fault is unwinding the
-	// goroutine of entry e, so that only that Do recovers it.
-	regionUnwinding [regionSlots + regionOverflow]int32
 
 	regionsOnce sync.Once
 	regionsErr  error
@@ -78,24 +78,22 @@ func initRegions() error {
 
 func regionHash(g uintptr) uint32 { return uint32((uint64(g) * 0x9e3779b97f4a7c15) >> 50) }
 
-// regionEnter opens a region for goroutine g and returns its entry, its
-// index and the frame count of the region it nests in (0 if none).
-func regionEnter(g uintptr, maxFrames int32) (*region, int, int32) {
+// regionEnter opens a region for goroutine g and returns its entry and the
+// frame count of the region it nests in (0 if none).
+func regionEnter(g uintptr, maxFrames int32) (*region, int32) {
 	h := regionHash(g)
 	var free *region
-	freeAt := -1
 	for i := uint32(0); i < regionWays; i++ {
-		at := int((h + i) & (regionSlots - 1))
-		e := &regions[at]
+		e := &regions[(h+i)&(regionSlots-1)]
 		switch atomic.LoadUintptr(&e.g) {
 		case g:
 			prev := e.maxFrames
 			e.maxFrames = maxFrames
 			e.depth++
-			return e, at, prev
+			return e, prev
 		case 0:
 			if free == nil {
-				free, freeAt = e, at
+				free = e
 			}
 		}
 	}
@@ -106,14 +104,14 @@ func regionEnter(g uintptr, maxFrames int32) (*region, int, int32) {
 				prev := e.maxFrames
 				e.maxFrames = maxFrames
 				e.depth++
-				return e, regionSlots + i, prev
+				return e, prev
 			}
 		}
 	}
 	if free != nil && atomic.CompareAndSwapUintptr(&free.g, 0, g) {
 		free.maxFrames = maxFrames
 		free.depth = 1
-		return free, freeAt, 0
+		return free, 0
 	}
 	return regionEnterSlow(g, h, maxFrames)
 }
@@ -121,13 +119,12 @@ func regionEnter(g uintptr, maxFrames int32) (*region, int, int32) {
 // regionEnterSlow claims a free entry when the first choice was taken
 // meanwhile or its ways are all in use: the ways again, then the overflow
 // area. Nil when every entry is in use.
-func regionEnterSlow(g uintptr, h uint32, maxFrames int32) (*region, int, int32) {
+func regionEnterSlow(g uintptr, h uint32, maxFrames int32) (*region, int32) {
 	for i := uint32(0); i < regionWays; i++ {
-		at := int((h + i) & (regionSlots - 1))
-		if e := &regions[at]; atomic.CompareAndSwapUintptr(&e.g, 0, g) {
+		if e := &regions[(h+i)&(regionSlots-1)]; atomic.CompareAndSwapUintptr(&e.g, 0, g) {
 			e.maxFrames = maxFrames
 			e.depth = 1
-			return e, at, 0
+			return e, 0
 		}
 	}
 	used := (*uint32)(unsafe.Pointer(&C.cg_region_overflow_used))
@@ -144,9 +141,9 @@ func regionEnterSlow(g uintptr, h uint32, maxFrames int32) (*region, int, int32)
 				break
 			}
 		}
-		return e, regionSlots + i, 0
+		return e, 0
 	}
-	return nil, -1, 0
+	return nil, 0
 }
 
 // regionExit closes the innermost region of entry e.
