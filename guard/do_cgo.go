@@ -45,7 +45,7 @@ func Do(f func(), opts ...Option) error {
 			return err
 		}
 	}
-	return doRegion(f, DefaultMaxFrames)
+	return doRegion(f, DefaultMaxFrames, nil)
 }
 
 // DoContext is Do that also stops a C call f is blocked in when ctx is
@@ -93,19 +93,22 @@ func doWith(ctx context.Context, f func(), opts []Option) error {
 			timeout = left
 		}
 	}
-	g := cgoboundary.G()
-	call := &regionCall{cfg: c, ctx: ctx}
-	pushRegionCall(g, call)
-	defer popRegionCall(g)
-	if timeout <= 0 && ctx.Done() == nil {
-		return doRegion(f, int32(c.maxFrames))
+	if c.dumpDirSet {
+		// The fault path, in the callback, needs the directory.
+		g := cgoboundary.G()
+		pushRegionDumpDir(g, c.dumpDir)
+		defer popRegionDumpDir(g)
 	}
-	return doDeadline(ctx, f, &c, timeout)
+	fin := regionFinish{ctx: ctx, timeout: c.timeout}
+	if timeout <= 0 && ctx.Done() == nil {
+		return doRegion(f, int32(c.maxFrames), &fin)
+	}
+	return doDeadline(ctx, f, &c, timeout, &fin)
 }
 
 // doDeadline runs f in a region with the calling thread's deadline slot
 // armed for it.
-func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64) error {
+func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin *regionFinish) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var tok *C.cgoguard_cancel
@@ -132,31 +135,43 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64) err
 	if gen == 0 { // cancelled before it started
 		return &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
 	}
-	return doRegion(f, int32(c.maxFrames))
+	return doRegion(f, int32(c.maxFrames), fin)
+}
+
+// regionFinish is what the Do that recovers a fault adds to its error: the
+// context and timeout an interrupt is reported against.
+type regionFinish struct {
+	ctx     context.Context
+	timeout time.Duration
 }
 
 // doRegion runs f inside a region of the calling goroutine.
-func doRegion(f func(), maxFrames int32) (err error) {
+func doRegion(f func(), maxFrames int32, fin *regionFinish) (err error) {
 	e, prev := regionEnter(cgoboundary.G(), maxFrames)
 	if e == nil {
 		return ErrTooManyRegions
 	}
-	defer leaveRegion(e, prev, &err)
+	defer leaveRegion(e, prev, fin, &err)
 	f()
 	return nil
 }
 
 // leaveRegion, deferred by doRegion, recovers the panic of a fault taken in
-// this region (and only that: a Go panic goes on), and closes the region.
-func leaveRegion(e *region, prev int32, err *error) {
+// this region (and only that: a Go panic goes on), completes its error,
+// and closes the region.
+func leaveRegion(e *region, prev int32, fin *regionFinish, err *error) {
 	if d := e.unwinding; d != 0 && d == e.depth {
 		e.unwinding = 0
 		regionExit(e, prev)
 		switch v := recover().(type) {
 		case *CrashError:
-			*err = v
+			*err = observe(v)
 		case *InterruptError:
-			*err = v
+			if fin != nil {
+				*err = observe(finishError(v, fin.ctx, fin.timeout, 1))
+			} else {
+				*err = observe(finishError(v, nil, 0, 1))
+			}
 		case nil:
 			// f recovered the fault's panic itself.
 		default:
@@ -167,55 +182,42 @@ func leaveRegion(e *region, prev int32, err *error) {
 	regionExit(e, prev)
 }
 
-// regionCall is what a Do with options or a context tells the fault path:
-// the configuration and the context, per goroutine (innermost last). A
-// plain Do has none and gets the defaults.
-type regionCall struct {
-	cfg callConfig
-	ctx context.Context
-}
-
-var regionCalls struct {
+// Regions with WithDumpDir, per goroutine (innermost last): the fault
+// path, in the callback, writes the dump there.
+var regionDumpDirs struct {
 	mu sync.Mutex
-	m  map[uintptr][]*regionCall
+	m  map[uintptr][]string
 }
 
-func pushRegionCall(g uintptr, c *regionCall) {
-	regionCalls.mu.Lock()
-	if regionCalls.m == nil {
-		regionCalls.m = make(map[uintptr][]*regionCall)
+func pushRegionDumpDir(g uintptr, dir string) {
+	regionDumpDirs.mu.Lock()
+	if regionDumpDirs.m == nil {
+		regionDumpDirs.m = make(map[uintptr][]string)
 	}
-	regionCalls.m[g] = append(regionCalls.m[g], c)
-	regionCalls.mu.Unlock()
+	regionDumpDirs.m[g] = append(regionDumpDirs.m[g], dir)
+	regionDumpDirs.mu.Unlock()
 }
 
-func popRegionCall(g uintptr) {
-	regionCalls.mu.Lock()
-	l := regionCalls.m[g]
-	if len(l) <= 1 {
-		delete(regionCalls.m, g)
+func popRegionDumpDir(g uintptr) {
+	regionDumpDirs.mu.Lock()
+	if l := regionDumpDirs.m[g]; len(l) <= 1 {
+		delete(regionDumpDirs.m, g)
 	} else {
-		l[len(l)-1] = nil
-		regionCalls.m[g] = l[:len(l)-1]
+		regionDumpDirs.m[g] = l[:len(l)-1]
 	}
-	regionCalls.mu.Unlock()
+	regionDumpDirs.mu.Unlock()
 }
 
 // regionError builds the error of a fault or interrupt taken in a region
-// of goroutine g.
+// of goroutine g, as far as the callback can: the Do that recovers it
+// completes an interrupt with its context.
 func regionError(g uintptr, r int64, goStack []uintptr) error {
-	var call *regionCall
-	regionCalls.mu.Lock()
-	if l := regionCalls.m[g]; len(l) > 0 {
-		call = l[len(l)-1]
-	}
-	regionCalls.mu.Unlock()
 	var c *callConfig
-	var ctx context.Context
-	var timeout time.Duration
-	if call != nil {
-		c, ctx, timeout = &call.cfg, call.ctx, call.cfg.timeout
+	regionDumpDirs.mu.Lock()
+	if l := regionDumpDirs.m[g]; len(l) > 0 {
+		c = &callConfig{dumpDir: l[len(l)-1], dumpDirSet: true}
 	}
+	regionDumpDirs.mu.Unlock()
 	err := resultError(r, c)
 	switch e := err.(type) {
 	case *CrashError:
@@ -223,7 +225,7 @@ func regionError(g uintptr, r int64, goStack []uintptr) error {
 	case *InterruptError:
 		e.GoStack = goStack
 	}
-	return observe(finishError(err, ctx, timeout, 1))
+	return err
 }
 
 // regionStack is the faulting goroutine's Go stack as the callback sees

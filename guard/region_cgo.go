@@ -146,10 +146,12 @@ func regionEnterSlow(g uintptr, h uint32, maxFrames int32) (*region, int32) {
 	return nil, 0
 }
 
-// regionExit closes the innermost region of entry e.
+// regionExit closes the innermost region of entry e. Freeing the entry is
+// a plain store: another goroutine's CAS sees it soon enough, and the
+// handler only ever looks on this goroutine's thread.
 func regionExit(e *region, prevFrames int32) {
 	e.maxFrames = prevFrames
 	if e.depth--; e.depth == 0 {
-		atomic.StoreUintptr(&e.g, 0)
+		e.g = 0
 	}
 }
