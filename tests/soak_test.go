@@ -28,6 +28,7 @@ var (
 // soakCounts are what the soak did, by kind.
 type soakCounts struct {
 	healthy, faults, timeouts, cancels, nested, panics atomic.Int64
+	doFaults, doInterrupts                             atomic.Int64
 }
 
 // resources is one sample of what must stay flat.
@@ -65,8 +66,10 @@ func goHeapKiB() int {
 }
 
 // TestSoak is a randomized driver: goroutines pick at random among healthy
-// calls, every fault class, blocking calls with random deadlines (1-50 ms),
-// context cancellations, nested guards and Go panics, check every result,
+// calls, every fault class (through Call, and through plain cgo calls
+// inside Do, nested or not), blocking calls with random deadlines (1-50 ms,
+// through Call and inside DoContext), context cancellations, nested guards
+// and Go panics, check every result,
 // and stop at the first mismatch, printing the seed to replay it. Resources
 // are sampled throughout and must be flat at the end.
 //
@@ -168,9 +171,12 @@ func TestSoak(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the sampler's and workers' goroutines exit
 	runtime.GC()
 	last := sampleResources(t)
-	t.Logf("%d healthy calls, %d faults recovered, %d timeouts, %d cancellations, %d nested guards, %d Go panics in %v",
+	t.Logf("%d healthy calls, %d faults recovered, %d timeouts, %d cancellations, %d nested guards, %d Go panics, %d Do faults, %d DoContext interrupts in %v",
 		counts.healthy.Load(), counts.faults.Load(), counts.timeouts.Load(), counts.cancels.Load(),
-		counts.nested.Load(), counts.panics.Load(), *soakFor)
+		counts.nested.Load(), counts.panics.Load(), counts.doFaults.Load(), counts.doInterrupts.Load(), *soakFor)
+	if counts.doFaults.Load() == 0 || counts.doInterrupts.Load() == 0 {
+		t.Errorf("the soak made no Do fault or DoContext interrupt")
+	}
 	st := guard.ReadStats()
 	t.Logf("crash dumps: %d written, %d skipped (rate limit or no free capture slot)",
 		st.DumpsWritten-statsBefore.DumpsWritten, st.DumpsSkipped-statsBefore.DumpsSkipped)
@@ -208,7 +214,7 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 			return fmt.Errorf("healthy call: %v, out %d for in %d", err, r.Out(), in)
 		}
 		c.healthy.Add(1)
-	case k < 60: // a fault
+	case k < 50: // a fault
 		f := faults[rng.Intn(len(faults))]
 		err := guard.Call(f.Fn, unsafe.Pointer(r), guard.WithMaxFrames(rng.Intn(9)))
 		var ce *guard.CrashError
@@ -219,7 +225,33 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 			return fmt.Errorf("fault %s: dump %q, %v", f.Name, ce.DumpPath, ce.DumpErr)
 		}
 		c.faults.Add(1)
-	case k < 75: // a blocking call with a deadline of 1-50 ms
+	case k < 60: // a fault in a plain cgo call inside guard.Do, sometimes nested
+		f := faults[rng.Intn(len(faults))]
+		depth := 1 + rng.Intn(2)
+		var err error
+		run := func() { payload.RawCall(f.Fn, unsafe.Pointer(r)) }
+		if depth == 2 {
+			inner := run
+			run = func() {
+				if e := guard.Do(inner, guard.WithMaxFrames(rng.Intn(9))); e != nil {
+					panic(e) // the outer Do must not see it as its own fault
+				}
+			}
+		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					err, _ = v.(error)
+				}
+			}()
+			err = guard.Do(run, guard.WithMaxFrames(rng.Intn(9)))
+		}()
+		var ce *guard.CrashError
+		if !errors.As(err, &ce) || ce.Signal != f.Signal || (f.Code != 0 && ce.Code != f.Code) || ce.Depth != depth {
+			return fmt.Errorf("Do fault %s at depth %d: %v", f.Name, depth, err)
+		}
+		c.doFaults.Add(1)
+	case k < 70: // a blocking call with a deadline of 1-50 ms
 		b := blockers[rng.Intn(len(blockers))]
 		d := time.Duration(1+rng.Intn(50)) * time.Millisecond
 		grace := time.Duration(rng.Intn(20)) * time.Millisecond
@@ -232,6 +264,18 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 			return fmt.Errorf("forced %s: dump %q, %v", b.Name, ie.DumpPath, ie.DumpErr)
 		}
 		c.timeouts.Add(1)
+	case k < 75: // a blocking call in a plain cgo call inside DoContext
+		b := blockers[rng.Intn(len(blockers))]
+		d := time.Duration(1+rng.Intn(50)) * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		err := guard.DoContext(ctx, func() { payload.RawCall(b.Fn, unsafe.Pointer(r)) },
+			guard.WithGrace(time.Duration(rng.Intn(20))*time.Millisecond), guard.WithMaxFrames(4))
+		cancel()
+		var ie *guard.InterruptError
+		if !errors.As(err, &ie) || !errors.Is(err, context.DeadlineExceeded) || ie.InSyscall != b.Syscall {
+			return fmt.Errorf("DoContext blocker %s under %v: %v", b.Name, d, err)
+		}
+		c.doInterrupts.Add(1)
 	case k < 83: // a context cancelled after 1-20 ms
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cause := errors.New("soak cancel")
