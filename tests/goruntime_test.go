@@ -21,7 +21,10 @@ import (
 // and on C threads, crashes in C and Go, panics through callbacks, signal
 // masks across exec, EINTR, coroutines, dropm/needm, ...) twice: as the Go
 // tree has them, and with cgoguard installed in init, where it has already
-// recovered one guarded fault before the program starts. Each program must
+// recovered one guarded fault (Call) and one in a plain cgo call inside
+// guard.Do before the program starts, and where another goroutine keeps a
+// Do region open and takes a fault in it every 10 ms while the program runs
+// (except in NumGoroutine, which counts goroutines). Each program must
 // end the same way in both: the same exit status, the same first line
 // (after addresses, temporary paths and durations are folded), and, where it
 // crashes, the same functions in the first goroutine's traceback.
@@ -62,17 +65,41 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
 )
 
-// Installed, and proven live by one recovered fault, before any program runs.
+// Installed, and proven live by one recovered fault through Call and one
+// through Do, before any program runs. Then a goroutine keeps a Do region
+// open (asleep in Go inside it) and takes a fault in it every 10 ms while
+// the program runs.
 func init() {
 	var ce *guard.CrashError
 	if err := guard.Call(unsafe.Pointer(C.zz_cgoguard_fault), nil); !errors.As(err, &ce) {
 		panic(fmt.Sprintf("cgoguard: expected a recovered fault, got %v", err))
 	}
+	region := func() error {
+		return guard.Do(func() {
+			time.Sleep(10 * time.Millisecond)
+			C.zz_cgoguard_fault(nil)
+		})
+	}
+	if err := guard.Do(func() { C.zz_cgoguard_fault(nil) }); !errors.As(err, &ce) {
+		panic(fmt.Sprintf("cgoguard: expected a fault recovered by Do, got %v", err))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "NumGoroutine" {
+		return // it counts goroutines: the region's would be one too many
+	}
+	go func() {
+		for {
+			if err := region(); !errors.As(err, &ce) {
+				panic(fmt.Sprintf("cgoguard: expected a fault recovered by Do, got %v", err))
+			}
+		}
+	}()
 }
 `)
 	plainBin := buildTestprog(t, plain, "plain.bin")

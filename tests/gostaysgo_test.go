@@ -26,7 +26,8 @@ import (
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
-// faultLoop keeps n goroutines taking guarded faults until stop is closed,
+// faultLoop keeps n goroutines taking guarded faults until stop is closed
+// (every other one in plain cgo calls inside guard.Do, the rest through Call),
 // and reports the first wrong result.
 func faultLoop(t *testing.T, n int) (stop func() int64) {
 	t.Helper()
@@ -50,7 +51,13 @@ func faultLoop(t *testing.T, n int) (stop func() int64) {
 					return
 				default:
 				}
-				err := guard.Call(fns[i%len(fns)], unsafe.Pointer(r), guard.WithMaxFrames(8))
+				fn := fns[i%len(fns)]
+				var err error
+				if i%2 == 1 { // every other worker: a plain cgo call inside guard.Do
+					err = guard.Do(func() { payload.RawCall(fn, unsafe.Pointer(r)) }, guard.WithMaxFrames(8))
+				} else {
+					err = guard.Call(fn, unsafe.Pointer(r), guard.WithMaxFrames(8))
+				}
 				if !errors.Is(err, guard.ErrCrash) {
 					bad.Store(errString(err))
 					return
