@@ -23,7 +23,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-race test-c test-examples-c test-cross test-soak stress bench lib digest clean
+.PHONY: all deps demo test test-go test-go-versions test-race test-c test-examples-c test-cross test-soak stress bench lib digest clean
 
 all: lib
 
@@ -49,7 +49,7 @@ deps:
 	@sh .ci/deps.sh
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-bench-build test-soak
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-soak test-go-versions
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
@@ -67,6 +67,19 @@ test-go:
 	$(GO) vet ./...
 	$(GO) build -tags cgoguard_nosymbolizer ./...
 	$(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
+
+# Do and the direct entry of Call depend on the runtime's cgo boundary:
+# the suite again under each other Go release that Go supports (the
+# go command fetches the toolchain through the module proxy).
+GO_VERSIONS ?= go1.25.5
+
+test-go-versions:
+	@for v in $(GO_VERSIONS); do \
+		echo "== $$v"; \
+		GOTOOLCHAIN=$$v $(GO) version || exit 1; \
+		GOTOOLCHAIN=$$v $(GO) vet ./... || exit 1; \
+		GOTOOLCHAIN=$$v $(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./... || exit 1; \
+	done
 
 # The race detector run skips the 10,000-repeat loops (-short).
 test-race:

@@ -46,9 +46,9 @@ func TestGoRuntimeProgramsUnchanged(t *testing.T) {
 	root := t.TempDir()
 	plain := copyTestprog(t, src, filepath.Join(root, "plain"))
 	guarded := copyTestprog(t, src, filepath.Join(root, "guarded"))
-	writeFile(t, filepath.Join(plain, "go.mod"), "module testprogcgo\n\ngo 1.26\n")
+	writeFile(t, filepath.Join(plain, "go.mod"), "module testprogcgo\n\ngo 1.25\n")
 	writeFile(t, filepath.Join(guarded, "go.mod"), fmt.Sprintf(
-		"module testprogcgo\n\ngo 1.26\n\nrequire github.com/cgoguard/cgoguard v0.0.0\n\nreplace github.com/cgoguard/cgoguard => %s\n", repo))
+		"module testprogcgo\n\ngo 1.25\n\nrequire github.com/cgoguard/cgoguard v0.0.0\n\nreplace github.com/cgoguard/cgoguard => %s\n", repo))
 	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
 	if err != nil {
 		t.Fatal(err)

@@ -84,11 +84,20 @@ func TestTaintOfInterrupts(t *testing.T) {
 // Forced in an allocate/free loop, the thread is nearly always stopped
 // inside malloc or free, which may leave the allocator locked: in a process
 // of its own (tests/allocprog), which reports each stop.
+// The same holds for a plain cgo call inside guard.Do (allocprog -do): a
+// binding that allocates (converting a Go string, say) after its deadline
+// passed is stopped there with WithGrace(0).
 func TestTaintForcedInAllocator(t *testing.T) {
 	bin := buildProgram(t, "./allocprog")
+	for _, args := range [][]string{nil, {"-do"}} {
+		t.Run(fmt.Sprint("allocprog", args), func(t *testing.T) { checkAllocprog(t, bin, args) })
+	}
+}
+
+func checkAllocprog(t *testing.T, bin string, args []string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("allocprog: %v\n%s", err, out)
 	}

@@ -2,7 +2,9 @@
 // allocate/free loop at its deadline, with no grace, until a stop lands
 // inside the allocator, and prints how each stop was classified. Such a stop
 // may leave the allocator's lock held, so this runs in a process of its own
-// that exits right after. It is not meant to be run by hand.
+// that exits right after. It is not meant to be run by hand. With -do, the
+// loop is a plain cgo call inside guard.Do with the same options instead of
+// a guard.Call.
 //
 // Output, one line per stop:
 //
@@ -18,6 +20,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -29,12 +32,22 @@ import (
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
+var viaDo = flag.Bool("do", false, "run the loop in a plain cgo call inside guard.Do")
+
+// mallocSpin runs the allocate/free loop under a guard with opts.
+func mallocSpin(r *payload.Result, opts ...guard.Option) error {
+	if *viaDo {
+		return guard.Do(func() { payload.RawCall(payload.MallocSpin, unsafe.Pointer(r)) }, opts...)
+	}
+	return guard.CallContext(context.Background(), payload.MallocSpin, unsafe.Pointer(r), opts...)
+}
+
 func main() {
+	flag.Parse()
 	runtime.LockOSThread()
 	r := payload.NewResult(0) // the last C allocation made outside a guard
 	for i := 0; i < 500; i++ {
-		err := guard.CallContext(context.Background(), payload.MallocSpin, unsafe.Pointer(r),
-			guard.WithTimeout(time.Millisecond), guard.WithGrace(0))
+		err := mallocSpin(r, guard.WithTimeout(time.Millisecond), guard.WithGrace(0))
 		var ie *guard.InterruptError
 		if !errors.As(err, &ie) {
 			fmt.Println("unexpected", err)
@@ -50,8 +63,7 @@ func main() {
 	// The same loop again, on the same thread, never forced: if the stop
 	// above left an arena lock held, malloc now waits for it in a futex and
 	// is interrupted there at the deadline.
-	err := guard.CallContext(context.Background(), payload.MallocSpin, unsafe.Pointer(r),
-		guard.WithTimeout(20*time.Millisecond), guard.WithGrace(300*time.Millisecond))
+	err := mallocSpin(r, guard.WithTimeout(20*time.Millisecond), guard.WithGrace(300*time.Millisecond))
 	var ie *guard.InterruptError
 	if errors.As(err, &ie) {
 		var names []string
