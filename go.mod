@@ -1,7 +1,7 @@
 module github.com/cgoguard/cgoguard
 
-go 1.26.0
+go 1.25.0
 
 require github.com/ianlancetaylor/cgosymbolizer v0.0.0-20250410214317-b8ecc8b6bbe6
 
-require golang.org/x/sys v0.49.0
+require golang.org/x/sys v0.47.0
