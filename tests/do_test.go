@@ -292,3 +292,18 @@ func TestDoLeavesOtherFaultsFatal(t *testing.T) {
 		}
 	}
 }
+
+// WithDumpDir applies to faults inside Do: the dump is written there.
+func TestDoDumpDir(t *testing.T) {
+	dir := t.TempDir()
+	err := guard.Do(func() { payload.RawCall(payload.NullWrite, nil) }, guard.WithDumpDir(dir))
+	var ce *guard.CrashError
+	if !errors.As(err, &ce) || ce.DumpErr != nil || !strings.HasPrefix(ce.DumpPath, dir+"/") {
+		t.Fatalf("got %v, dump %q (%v), want a dump in %s", err, ce.DumpPath, ce.DumpErr, dir)
+	}
+	// And not to a Do without it, nor after it.
+	err = guard.Do(func() { payload.RawCall(payload.NullWrite, nil) })
+	if !errors.As(err, &ce) || ce.DumpPath != "" {
+		t.Fatalf("Do without WithDumpDir wrote %q", ce.DumpPath)
+	}
+}

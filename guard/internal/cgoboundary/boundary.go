@@ -78,8 +78,21 @@ const codeWindow = 256
 // changes.
 func Find() (Layout, error) {
 	fnp, padp := asmcgocallCode()
-	fn, pad := uintptr(fnp), uintptr(padp)
-	code := unsafe.Slice((*byte)(fnp), codeWindow)
+	ret, err := callSite(unsafe.Slice((*byte)(fnp), codeWindow), uintptr(fnp), uintptr(padp))
+	if err != nil {
+		return Layout{}, err
+	}
+	off, err := cgoNoCallbackOffset()
+	if err != nil {
+		return Layout{}, err
+	}
+	return Layout{Ret: ret, OffSyscallSP: offSyscallSP, OffNoCallback: off}, nil
+}
+
+// callSite finds, in code (asmcgocall's first bytes, at address fn), the
+// one call of the landing pad at pad on the user-g path, and returns its
+// return address.
+func callSite(code []byte, fn, pad uintptr) (uintptr, error) {
 	var ret uintptr
 	found := 0
 	for i := 0; i+len(beforeCall)+4+len(afterCall) <= len(code); i++ {
@@ -99,11 +112,7 @@ func Find() (Layout, error) {
 		found++
 	}
 	if found != 1 {
-		return Layout{}, fmt.Errorf("%w: %d matching call sites", ErrUnknownRuntime, found)
+		return 0, fmt.Errorf("%w: %d matching call sites", ErrUnknownRuntime, found)
 	}
-	off, err := cgoNoCallbackOffset()
-	if err != nil {
-		return Layout{}, err
-	}
-	return Layout{Ret: ret, OffSyscallSP: offSyscallSP, OffNoCallback: off}, nil
+	return ret, nil
 }
