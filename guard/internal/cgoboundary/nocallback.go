@@ -14,11 +14,12 @@ import (
 //go:linkname cgoNoCallback runtime.cgoNoCallback
 func cgoNoCallback(v bool)
 
-// Where g.nocgocallback may lie: after syscallsp, within g's first 512
-// bytes (it sits near 190 in Go 1.25 and 1.26).
+// Where g.nocgocallback may lie: after syscallsp, within g's first 256
+// bytes (it sits at 189 in Go 1.25 and 1.26; g is larger than 256 bytes,
+// so the scan stays inside the object).
 const (
 	scanFrom = offSyscallSP + 8
-	scanTo   = 512
+	scanTo   = 256
 )
 
 // cgoNoCallbackOffset sets and clears g.nocgocallback on the calling
