@@ -1,82 +1,72 @@
-// Package guard runs C functions, called through cgo, under a guard point
-// that turns a native fault inside them into an ordinary Go error instead
-// of a dead process.
+// Package guard makes native faults and hung calls in C code reached
+// through cgo survivable: they come back as ordinary Go errors instead of a
+// dead process or a goroutine and thread lost for good.
 //
-// A fault is SIGSEGV, SIGBUS, SIGFPE or SIGILL raised by an instruction of
-// the guarded C code (or anything it calls on the same thread), or SIGABRT
-// raised by that code itself (abort, a failed assert, glibc's heap checks).
-// The handler records where it happened, then makes the thread resume at the
-// guard point, which returns a *CrashError. errors.Is(err, ErrCrash) holds
-// for every recovered fault.
+// Do is the simplest way: a fault in C reached through any cgo call the
+// goroutine makes while f runs — its own, or one inside a binding — ends f
+// and comes back as a *CrashError. errors.Is(err, ErrCrash) holds for
+// every recovered fault.
 //
-//	err := guard.Call(unsafe.Pointer(C.parse), unsafe.Pointer(req))
+//	err := guard.Do(func() { pkt, perr = parser.Parse(buf) })
 //	var ce *guard.CrashError
 //	if errors.As(err, &ce) {
 //		log.Printf("parser crashed: %v", ce) // SIGSEGV, address, C function, file:line
 //	}
 //
+// A fault is SIGSEGV, SIGBUS, SIGFPE or SIGILL raised by an instruction of
+// the C code (or anything it calls on the same thread), or SIGABRT raised
+// by that code itself (abort, a failed assert, glibc's heap checks). Under
+// Do it becomes a Go panic at the innermost cgo call, recovered by Do: the
+// Go code in between is unwound (deferred calls run). Do does not cover
+// goroutines f starts, C threads, or #cgo nocallback calls; see
+// docs/do.md in the repository.
+//
+// Call is the cheapest path: it runs one C function of type
+// void (*)(void *) under a guard point, and on a fault the thread resumes
+// at the guard point, abandoning only C frames. CallFunc takes up to six
+// integer or pointer arguments instead of a C thunk.
+//
+//	err := guard.Call(unsafe.Pointer(C.parse), unsafe.Pointer(req))
+//
 // # Deadlines and cancellation
 //
-// WithTimeout, and CallContext with a context that has a deadline or can be
-// cancelled, stop a C call that does not return in time: a watchdog thread
-// sends a signal to the one thread running it, which unwinds to the guard
-// point as for a fault, and the call returns an *InterruptError (matching
+// DoContext, CallContext and WithTimeout stop a C call that does not return
+// in time: a watchdog thread signals the one thread running it, which
+// unwinds as for a fault, and the call returns an *InterruptError (matching
 // ErrTimeout and context.DeadlineExceeded, or context.Canceled). A thread
-// blocked in a system call is stopped at once; one running user code is
-// given a grace period to reach a system call (WithGrace) before it is
-// stopped wherever it stands. See the README for what each leaves behind.
+// blocked in a system call is stopped at once; one running user code gets
+// a grace period (WithGrace) to reach one. See docs/deadlines.md.
 //
 // # What recovery can and cannot promise
 //
-// The guarded function is abandoned at the faulting instruction: nothing it
-// allocated is freed, no lock it held is released, no cleanup runs. If it
-// faulted inside the allocator or with a library lock held, later calls into
-// that library (or malloc) may deadlock or fault again. Treat a CrashError
-// as "this handle, connection or object is poisoned": retire it, and restart
-// the process gracefully when faults keep coming. A fault is also often the
-// symptom of earlier memory corruption that the guard cannot see or undo.
-//
-// # Taint, crash dumps and hooks
-//
-// Every CrashError and InterruptError carries a Taint: TaintLibrary when the
-// state of the library the call used may be inconsistent (retire the
-// handle), TaintProcess when state every C caller shares may be damaged (a
-// fault inside the allocator, glibc's heap checks failing, a forced stop
-// inside malloc or libc): drain and restart the process. ReadStats counts
-// crashes, interrupts and process-level taints; OnCrash and OnInterrupt
-// register hooks. With SetDumpDir or WithDumpDir, every recovered fault and
-// forced interrupt writes a minidump that LLDB opens (lldb -c FILE), within
-// the limits of SetDumpLimits. %+v prints a full report of either error.
+// The C code is abandoned at the faulting instruction: nothing it allocated
+// is freed, no lock it held is released, no cleanup runs; later calls into
+// that library (or malloc) may deadlock or fault again, and the fault may
+// be the symptom of earlier corruption no guard can see. Treat a CrashError
+// as "this handle is poisoned": retire it, and restart the process
+// gracefully when its Taint is TaintProcess or faults keep coming.
+// ReadStats, OnCrash and OnInterrupt help decide; SetDumpDir writes crash
+// dumps (which hold raw memory: see docs/dumps.md). See docs/recovery.md.
 //
 // # Outside a guard nothing changes
 //
-// Faults in Go code, faults on threads with no open guard, and fault signals
-// sent with kill or from another process go to the Go runtime exactly as
-// before: Go panics stay recoverable, an unguarded C crash still prints Go's
-// report and exits with status 2, os/signal and profiling work unchanged.
-// The handlers are installed on first use (or by Install), never merely by
-// importing the package.
+// Faults in Go code, C faults outside Do and Call, and fault signals sent
+// with kill or from another process go to the Go runtime exactly as
+// before: an unguarded C crash still prints Go's report and exits with
+// status 2; os/signal and profiling work unchanged. The handlers are
+// installed on first use (or by Install), never by importing the package.
 //
 // # Limits
 //
-//   - amd64 Linux with glibc only; elsewhere every call returns ErrUnsupported.
-//   - A fault in C code that a Go callback (made from guarded C) called
-//     through cgo is not recovered by the outer guard: jumping over Go frames
-//     would corrupt the runtime, so it crashes as it would without cgoguard.
-//     Use another guard.Call inside the callback to protect such code.
-//   - Guards nest up to MaxDepth deep on one thread; one call with a deadline
-//     per thread at a time (ErrNestedDeadline).
-//   - A library that later installs its own handler for one of these signals
-//     is noticed (through sigaction/signal) and cgoguard's handler is put
-//     back in front of it on the next guarded call; VerifyHandlers checks
-//     the kernel's table directly.
-//
-// # Symbolized frames and the cgo traceback
-//
-// C frames are symbolized through github.com/ianlancetaylor/cgosymbolizer,
-// which this package imports and which registers the process's cgo
-// traceback (runtime.SetCgoTraceback). A program that registers its own
-// builds with the tag cgoguard_nosymbolizer: frames are then symbolized by
-// whatever the program registered, or else by dladdr (exported symbols
-// only, no file:line).
+//   - amd64 Linux with glibc only; elsewhere every call, Do included,
+//     returns ErrUnsupported. Do also returns ErrRuntimeUnsupported on a Go
+//     runtime whose cgo boundary it does not know (it knows Go 1.25 and 1.26).
+//   - A fault in C that a Go callback (made from C under Call) calls through
+//     cgo is not taken by the outer Call; it is taken by a Do around it, or
+//     by another Call inside the callback.
+//   - Call's guards nest up to MaxDepth deep on one thread; one deadline per
+//     thread at a time (ErrNestedDeadline).
+//   - C frames are symbolized through github.com/ianlancetaylor/cgosymbolizer,
+//     which registers the process's cgo traceback; build with the tag
+//     cgoguard_nosymbolizer to register your own.
 package guard

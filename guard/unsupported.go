@@ -33,6 +33,30 @@ func CallContext(ctx context.Context, fn, arg unsafe.Pointer, opts ...Option) er
 	return Call(fn, arg, opts...)
 }
 
+// Do reports ErrUnsupported without running f (nil f: ErrNilFunction).
+func Do(f func(), opts ...Option) error {
+	return DoContext(context.Background(), f, opts...)
+}
+
+// DoContext reports the context's error if it is done, else
+// ErrUnsupported, without running f.
+func DoContext(ctx context.Context, f func(), opts ...Option) error {
+	if f == nil {
+		return ErrNilFunction
+	}
+	if err := contextError(ctx); err != nil {
+		return err
+	}
+	c := buildConfig(opts)
+	if c.err != nil {
+		return c.err
+	}
+	if c.retries != 0 {
+		return errDoRetries
+	}
+	return ErrUnsupported
+}
+
 // CallFunc reports ErrUnsupported without running fn.
 func CallFunc(fn unsafe.Pointer, args ...uintptr) (uintptr, error) {
 	return CallFuncContext(context.Background(), fn, args)

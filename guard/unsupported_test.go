@@ -3,6 +3,7 @@
 package guard
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"unsafe"
@@ -21,6 +22,16 @@ func TestUnsupported(t *testing.T) {
 	}
 	if _, err := CallFunc(unsafe.Pointer(&x), 1); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("CallFunc: %v", err)
+	}
+	ran := false
+	if err := Do(func() { ran = true }); !errors.Is(err, ErrUnsupported) || ran {
+		t.Fatalf("Do: %v (ran %v)", err, ran)
+	}
+	if err := DoContext(context.Background(), func() { ran = true }); !errors.Is(err, ErrUnsupported) || ran {
+		t.Fatalf("DoContext: %v (ran %v)", err, ran)
+	}
+	if err := Do(nil); !errors.Is(err, ErrNilFunction) {
+		t.Fatalf("Do(nil): %v", err)
 	}
 	if err := Call(nil, nil); !errors.Is(err, ErrNilFunction) {
 		t.Fatalf("Call(nil): %v", err)
