@@ -23,11 +23,7 @@ const (
 )
 
 // cgoNoCallbackOffset sets and clears g.nocgocallback on the calling
-// goroutine and returns the offset of the one byte that followed. It reads
-// a fixed window from g's start, which may reach past g's allocation:
-// checkptr (on under -race) would reject that, so it is off here.
-//
-//go:nocheckptr
+// goroutine and returns the offset of the one byte that followed.
 func cgoNoCallbackOffset() (uintptr, error) {
 	g := unsafe.Slice((*byte)(gPointer()), scanTo)
 	var before, set, after [scanTo]byte
