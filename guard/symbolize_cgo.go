@@ -21,8 +21,10 @@ static int cg_dladdr(uintptr_t pc, const char **file, const char **sym, uintptr_
 import "C"
 
 import (
+	"debug/elf"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 )
 
@@ -104,8 +106,12 @@ func framesAt(lookup uintptr) []runtime.Frame {
 	return fs
 }
 
-// dladdrFrame names lookup by the nearest exported symbol and its object
-// file (PC unset).
+// dladdrFrame names lookup by its object file and the function that holds
+// it in that file's symbol table, or else the nearest exported symbol
+// (dladdr's), for a PC the cgo symbolizer cannot name: an object it does
+// not know (cgosymbolizer reads the list of loaded objects once, so one
+// loaded later is unknown to it), or one without debug information. PC
+// unset.
 func dladdrFrame(lookup uintptr) runtime.Frame {
 	var f runtime.Frame
 	var file, sym *C.char
@@ -119,6 +125,9 @@ func dladdrFrame(lookup uintptr) runtime.Frame {
 	}
 	if file != nil {
 		f.File = C.GoString(file)
+	}
+	if name, entry, ok := symtabFunction(f.File, uintptr(base), lookup); ok && entry >= f.Entry {
+		f.Function, f.Entry = name, entry
 	}
 	return f
 }
@@ -136,4 +145,74 @@ func objectOf(pc uintptr) string {
 		name, _ = os.Executable()
 	}
 	return name
+}
+
+// objectSymbols caches each object file's function symbols.
+var objectSymbols struct {
+	sync.Mutex
+	m map[string]*funcSymbols
+}
+
+// funcSymbols are an object file's defined functions, sorted by address.
+type funcSymbols struct {
+	absolute bool // an ET_EXEC: addresses are not relative to the load base
+	syms     []elf.Symbol
+}
+
+// symtabFunction finds the function holding pc in the symbol table of the
+// object file loaded at base: its name and address.
+func symtabFunction(file string, base, pc uintptr) (string, uintptr, bool) {
+	if file == "" {
+		file, _ = os.Executable()
+	}
+	if file == "" {
+		return "", 0, false
+	}
+	objectSymbols.Lock()
+	fs, ok := objectSymbols.m[file]
+	if !ok {
+		fs = readFunctionSymbols(file)
+		if objectSymbols.m == nil {
+			objectSymbols.m = make(map[string]*funcSymbols)
+		}
+		objectSymbols.m[file] = fs
+	}
+	objectSymbols.Unlock()
+	if fs == nil {
+		return "", 0, false
+	}
+	off := uint64(pc - base)
+	if fs.absolute {
+		off, base = uint64(pc), 0
+	}
+	i := sort.Search(len(fs.syms), func(i int) bool { return fs.syms[i].Value > off }) - 1
+	if i < 0 || off >= fs.syms[i].Value+fs.syms[i].Size {
+		return "", 0, false
+	}
+	return fs.syms[i].Name, base + uintptr(fs.syms[i].Value), true
+}
+
+// readFunctionSymbols reads file's defined function symbols (.symtab, or
+// .dynsym when it was stripped); nil when it has none.
+func readFunctionSymbols(file string) *funcSymbols {
+	ef, err := elf.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer ef.Close()
+	all, err := ef.Symbols()
+	if err != nil || len(all) == 0 {
+		all, _ = ef.DynamicSymbols()
+	}
+	fs := &funcSymbols{absolute: ef.Type == elf.ET_EXEC}
+	for _, sy := range all {
+		if elf.ST_TYPE(sy.Info) == elf.STT_FUNC && sy.Section != elf.SHN_UNDEF && sy.Size > 0 {
+			fs.syms = append(fs.syms, elf.Symbol{Name: sy.Name, Value: sy.Value, Size: sy.Size})
+		}
+	}
+	if len(fs.syms) == 0 {
+		return nil
+	}
+	sort.Slice(fs.syms, func(i, j int) bool { return fs.syms[i].Value < fs.syms[j].Value })
+	return fs
 }
