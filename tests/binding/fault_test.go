@@ -39,7 +39,10 @@ func TestExtensionFaults(t *testing.T) {
 					}
 					return rows.Err()
 				},
-				func(c *guardsql.Conn) error { var a, b int; return c.QueryRow("SELECT x, "+tc.fn+"() FROM t").Scan(&a, &b) },
+				func(c *guardsql.Conn) error {
+					var a, b int
+					return c.QueryRow("SELECT x, "+tc.fn+"() FROM t").Scan(&a, &b)
+				},
 			}
 			for i := 0; i < 30; i++ {
 				after := false
