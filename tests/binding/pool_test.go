@@ -257,3 +257,49 @@ func TestRunnerLimits(t *testing.T) {
 	}
 	r.Close()
 }
+
+// A query given a cancellable context steps on f's goroutine, so a fault
+// in rows.Next is recovered; but database/sql watches that context from a
+// goroutine of its own (Rows.awaitDone), and when it is cancelled, later,
+// that goroutine closes the rows: go-sqlite3's (*SQLiteRows).Close calls
+// sqlite3_reset on the poisoned connection, outside any guard, and hangs
+// on its mutex (from the faulting thread it would run on the half-run
+// statement instead). Hence the Runner gives the binding a context that
+// is never done, for queries too.
+func TestCancellableQueryRowsClose(t *testing.T) {
+	db := openDB(t, t.TempDir(), "rows.db", "")
+	mustExec(t, db, "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runtime.LockOSThread() // keeps the watcher off the faulting thread
+	defer runtime.UnlockOSThread()
+	rowsRead := 0
+	err := guard.DoContext(ctx, func() {
+		rows, err := db.QueryContext(ctx, "SELECT x, CASE WHEN x = 2 THEN segv() END FROM t")
+		if err != nil {
+			return
+		}
+		for rows.Next() {
+			rowsRead++
+		}
+	})
+	wantCrash(t, err)
+	if rowsRead != 1 {
+		t.Fatalf("%d rows read before the fault, want 1", rowsRead)
+	}
+	if goroutinesWith("(*SQLiteRows).Close") {
+		t.Fatal("rows closed before the cancellation")
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for !goroutinesWith("(*SQLiteRows).Close") {
+		if time.Now().After(deadline) {
+			t.Fatal("no goroutine in (*SQLiteRows).Close 5s after the cancellation")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if !goroutinesWith("(*SQLiteRows).Close") {
+		t.Fatal("(*SQLiteRows).Close returned: want it blocked on the poisoned connection")
+	}
+}
