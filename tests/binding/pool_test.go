@@ -108,6 +108,49 @@ func TestPoolTakesBackPoisonedConn(t *testing.T) {
 			t.Error("no goroutine in go-sqlite3's (*SQLiteConn).Close")
 		}
 	})
+	// An interrupt leaves the connection as a fault does: DoContext stops
+	// SQLite's busy-handler sleep inside sqlite3_step, which holds the
+	// connection's mutex, and the connection goes back to the pool.
+	t.Run("interrupt", func(t *testing.T) {
+		holder := openDB(t, dir, "intr.db", "")
+		mustExec(t, holder, "CREATE TABLE t(x)")
+		db := openDB(t, dir, "intr.db", "_busy_timeout=60000")
+		db.SetMaxOpenConns(1)
+		mustExec(t, db, "SELECT 1") // opened before the lock
+		hc, err := holder.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := hc.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+			t.Fatal(err)
+		}
+		res := make(chan error, 1)
+		release := make(chan struct{})
+		defer close(release)
+		go func() {
+			runtime.LockOSThread()
+			res <- guard.DoContext(context.Background(), func() {
+				db.ExecContext(context.Background(), "INSERT INTO t VALUES (1)")
+			}, guard.WithTimeout(100*time.Millisecond))
+			<-release
+		}()
+		select {
+		case err := <-res:
+			if ie := wantInterrupt(t, err); !ie.InSyscall {
+				t.Fatalf("want the stop in the busy handler's sleep: %+v", ie)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("DoContext did not return within 10s")
+		}
+		hc.ExecContext(context.Background(), "COMMIT")
+		hc.Close()
+		if s := db.Stats(); s.Idle != 1 {
+			t.Fatalf("idle connections: %d, want the interrupted one", s.Idle)
+		}
+		if within(time.Second, func() { db.Exec("SELECT 1") }) {
+			t.Fatal("the interrupted connection answered from another thread: want it to hang on the mutex")
+		}
+	})
 	checkFresh(t)
 }
 
