@@ -108,6 +108,28 @@ func TestPoolTakesBackPoisonedConn(t *testing.T) {
 			t.Error("no goroutine in go-sqlite3's (*SQLiteConn).Close")
 		}
 	})
+	// A fault under a query is different: queryDC releases the connection
+	// only on a returned error, so after the panic it stays in use, for
+	// good (nor do the rows of a fault in rows.Next release it); with
+	// MaxOpenConns 1 the next caller waits for a connection that never
+	// comes back.
+	t.Run("query", func(t *testing.T) {
+		db := openDB(t, dir, "query.db", "")
+		db.SetMaxOpenConns(1)
+		var v int
+		wantCrash(t, guard.Do(func() { db.QueryRow("SELECT segv()").Scan(&v) }))
+		if s := db.Stats(); s.InUse != 1 || s.Idle != 0 {
+			t.Fatalf("after a fault in QueryRow: %d in use, %d idle; want 1, 0", s.InUse, s.Idle)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&v); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("next query: %v, want it to wait for a connection until its deadline", err)
+		}
+		if !within(time.Second, func() { db.Close() }) {
+			t.Fatal("db.Close() with the connection in use did not return within 1s")
+		}
+	})
 	// An interrupt leaves the connection as a fault does: DoContext stops
 	// SQLite's busy-handler sleep inside sqlite3_step, which holds the
 	// connection's mutex, and the connection goes back to the pool.
