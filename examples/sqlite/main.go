@@ -81,7 +81,8 @@ func run() error {
 
 	// 2. A write waits on another connection's write lock; its deadline
 	// (300ms) stops SQLite's busy-handler sleep long before the 10s busy
-	// timeout.
+	// timeout. (This first error with frames in SQLite's code also pays
+	// for reading its debug information: a few hundred ms more.)
 	holder, err := sql.Open("sqlite3_example", dsn)
 	if err != nil {
 		return err
