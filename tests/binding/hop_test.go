@@ -70,3 +70,97 @@ func TestGoroutineHop(t *testing.T) {
 		}
 	}
 }
+
+// Which database/sql calls run the statement on the caller's goroutine,
+// found without a fault: the SQL function goid() returns the id of the
+// goroutine SQLite calls it on. With a context that is never done every
+// call stays; with a cancellable one, go-sqlite3 hops for every statement
+// executed through Exec (DB, Conn, Tx, prepared Stmt) and for none run
+// through Query.
+func TestGoroutineHopRule(t *testing.T) {
+	db := openDB(t, t.TempDir(), "rule.db", "")
+	defer db.Close()
+	mustExec(t, db, "CREATE TABLE g(id)")
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type call struct {
+		name string
+		run  func(ctx context.Context) error
+	}
+	calls := []call{
+		{"DB.ExecContext", func(ctx context.Context) error {
+			_, err := db.ExecContext(ctx, "INSERT INTO g VALUES (goid())")
+			return err
+		}},
+		{"DB.ExecContext with an argument", func(ctx context.Context) error {
+			_, err := db.ExecContext(ctx, "INSERT INTO g VALUES (goid() + ?)", 0)
+			return err
+		}},
+		{"Stmt.ExecContext", func(ctx context.Context) error {
+			st, err := db.PrepareContext(ctx, "INSERT INTO g VALUES (goid())")
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			_, err = st.ExecContext(ctx)
+			return err
+		}},
+		{"Tx.ExecContext", func(ctx context.Context) error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO g VALUES (goid())"); err != nil {
+				tx.Rollback()
+				return err
+			}
+			return tx.Commit()
+		}},
+		{"DB.QueryRowContext", func(ctx context.Context) error {
+			var id int64
+			if err := db.QueryRowContext(ctx, "SELECT goid()").Scan(&id); err != nil {
+				return err
+			}
+			_, err := db.ExecContext(context.Background(), "INSERT INTO g VALUES (?)", id)
+			return err
+		}},
+		{"DB.QueryContext, second row", func(ctx context.Context) error {
+			rows, err := db.QueryContext(ctx, "SELECT goid() FROM (SELECT 1 UNION ALL SELECT 2)")
+			if err != nil {
+				return err
+			}
+			var id int64
+			for rows.Next() {
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			rows.Close()
+			_, err = db.ExecContext(context.Background(), "INSERT INTO g VALUES (?)", id)
+			return err
+		}},
+	}
+	for _, c := range calls {
+		for _, cancellable := range []bool{false, true} {
+			ctx := context.WithoutCancel(cctx)
+			if cancellable {
+				ctx = cctx
+			}
+			mustExec(t, db, "DELETE FROM g")
+			if err := c.run(ctx); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			var id int64
+			if err := db.QueryRow("SELECT id FROM g").Scan(&id); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			hops := id != goid()
+			want := cancellable && strings.Contains(c.name, "Exec")
+			t.Logf("%s, cancellable %v: runs on the caller's goroutine: %v", c.name, cancellable, !hops)
+			if hops != want {
+				t.Errorf("%s with a cancellable context %v: hops %v, want %v", c.name, cancellable, hops, want)
+			}
+		}
+	}
+}

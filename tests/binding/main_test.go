@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,7 @@ import (
 
 // driverName is go-sqlite3 with the test extension (testdata/guardext.c:
 // segv(), abrt(), spin(ms), sleepread(fd)) loaded into every connection,
-// and two Go functions that call faulting C: gosegv(), goabort().
+// two Go functions that call faulting C: gosegv(), goabort(); and goid().
 const driverName = "sqlite3_guardtest"
 
 var extPath string
@@ -62,7 +63,10 @@ func TestMain(m *testing.M) {
 			if err := c.RegisterFunc("gosegv", func() int64 { faulty.Segv(); return 0 }, false); err != nil {
 				return err
 			}
-			return c.RegisterFunc("goabort", func() int64 { faulty.Abort(); return 0 }, false)
+			if err := c.RegisterFunc("goabort", func() int64 { faulty.Abort(); return 0 }, false); err != nil {
+				return err
+			}
+			return c.RegisterFunc("goid", goid, false)
 		},
 	})
 	// Two things before the timed tests. A connection stays open for the
@@ -101,6 +105,21 @@ func TestMain(m *testing.M) {
 	pin.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// goid is the calling goroutine's id, from its stack header (also the SQL
+// function goid(): the goroutine SQLite's statement runs on).
+func goid() int64 {
+	var buf [64]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	if len(f) < 2 || f[0] != "goroutine" {
+		return -1
+	}
+	id, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return id
 }
 
 // openDB opens a database file in a directory of the test's; params are
