@@ -5,10 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cgoguard/cgoguard/guard"
 	"github.com/mattn/go-sqlite3"
+)
+
+var (
+	lateOnce sync.Once
+	latePath string // read by new connections; set before each opens
 )
 
 // TestKnownBugLateObject: a shared object loaded after the process's first
@@ -34,9 +40,12 @@ func TestKnownBugLateObject(t *testing.T) {
 	if err := os.WriteFile(late, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sql.Register("sqlite3_late", &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error { return c.LoadExtension(late, "sqlite3_guardext_init") },
+	lateOnce.Do(func() {
+		sql.Register("sqlite3_late", &sqlite3.SQLiteDriver{
+			ConnectHook: func(c *sqlite3.SQLiteConn) error { return c.LoadExtension(latePath, "sqlite3_guardext_init") },
+		})
 	})
+	latePath = late
 	db, err := sql.Open("sqlite3_late", "file:"+filepath.Join(t.TempDir(), "late.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -316,6 +316,13 @@ func TestRunnerLimits(t *testing.T) {
 	if r.Abandoned() != 1 {
 		t.Errorf("after a panic in op: %d abandoned, want 1", r.Abandoned())
 	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	ran = false
+	var ns *guard.NotStartedError
+	if err := r.Run(done, func(c *guardsql.Conn) error { ran = true; return nil }); !errors.As(err, &ns) || ran || r.Abandoned() != 1 {
+		t.Errorf("a context already done: %v (op ran: %v, %d abandoned); want NotStartedError, nothing abandoned", err, ran, r.Abandoned())
+	}
 	sqlErr := r.Run(ctx, func(c *guardsql.Conn) error { _, err := c.Exec("SELECT * FROM nosuchtable"); return err })
 	if sqlErr == nil || errors.Is(sqlErr, guard.ErrCrash) || r.Abandoned() != 1 {
 		t.Errorf("an SQL error: %v, %d abandoned; want the error and the connection kept", sqlErr, r.Abandoned())
