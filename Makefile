@@ -23,7 +23,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-go-versions test-race test-c test-examples-c test-cross test-soak stress bench lib digest clean
+.PHONY: all deps demo test test-go test-go-versions test-race test-c test-examples-c test-cross test-soak test-binding stress bench lib digest clean
 
 all: lib
 
@@ -49,7 +49,7 @@ deps:
 	@sh .ci/deps.sh
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-bench-build test-soak test-go-versions
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-go-versions
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
@@ -80,6 +80,19 @@ test-go-versions:
 		GOTOOLCHAIN=$$v $(GO) vet ./... || exit 1; \
 		GOTOOLCHAIN=$$v $(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./... || exit 1; \
 	done
+
+# A real binding, github.com/mattn/go-sqlite3 (docs/sqlite.md), in modules
+# of their own (tests/binding, examples/sqlite) so that the library's
+# go.mod stays free of it: the tests, then the example built and run; it
+# must exit 0 and print its last line.
+test-binding:
+	cd tests/binding && $(GO) vet ./... && $(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
+	@mkdir -p $(BUILD)
+	cd examples/sqlite && $(GO) vet ./... && $(GO) build -o $(CURDIR)/$(BUILD)/sqlite-example .
+	$(BUILD)/sqlite-example </dev/null >$(BUILD)/sqlite-example.out 2>&1; st=$$?; cat $(BUILD)/sqlite-example.out; \
+		if [ $$st -ne 0 ]; then echo "sqlite-example: exit status $$st"; exit 1; fi
+	@tail -n 1 $(BUILD)/sqlite-example.out | grep -qx 'sqlite example: ok' || \
+		{ echo "sqlite-example: last line is not 'sqlite example: ok'"; exit 1; }
 
 # The race detector run skips the 10,000-repeat loops (-short).
 test-race:

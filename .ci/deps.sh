@@ -3,7 +3,8 @@
 # and headers, zlib's headers (the tests fault inside zlib), libpq's headers
 # and a PostgreSQL server (tests/pg_test.go interrupts libpq talking to a
 # real server; tests/internal/pgclient and examples/pgtimeout link libpq),
-# SQLite's (tests/internal/sqliteclient links libsqlite3),
+# SQLite's (tests/internal/sqliteclient links libsqlite3; tests/binding
+# builds a loadable extension against sqlite3ext.h),
 # and LLDB (tests/dump_test.go opens the crash dumps with it).
 # Go itself must already be on the machine (go.mod names the version).
 #
@@ -21,7 +22,7 @@ if [ "$what" != demo ]; then
 	[ -f /usr/include/postgresql/libpq-fe.h ] || missing="$missing libpq-dev"
 	# SQLite's headers and library (tests/sqlite_test.go faults and blocks
 	# inside libsqlite3).
-	[ -f /usr/include/sqlite3.h ] || missing="$missing libsqlite3-dev"
+	{ [ -f /usr/include/sqlite3.h ] && [ -f /usr/include/sqlite3ext.h ]; } || missing="$missing libsqlite3-dev"
 	# The server binaries (initdb, postgres, pg_isready) of any major
 	# version; the package also creates the 'postgres' user the tests run
 	# the server as.
