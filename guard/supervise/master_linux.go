@@ -244,7 +244,11 @@ func (m *master) listen() ([]net.Listener, error) {
 				return nil, fmt.Errorf("supervise: socket activation: no socket named %q", name)
 			}
 		}
-		closeAll() // the passed sockets not asked for
+		for _, f := range files {
+			if f != nil {
+				f.Close() // a passed socket not asked for
+			}
+		}
 		return ls, nil
 	}
 	var ls []net.Listener
