@@ -362,6 +362,9 @@ func (g *loadGen) finish() {
 // restart brings a new worker in its own process group, one worker is left,
 // and SIGTERM ends it all with exit 0.
 func TestSuperviseRestartsUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the load tests run without -short (make test-go, make test-supervise)")
+	}
 	addr := freeAddr(t)
 	m := startMaster(t, exec.Command(serviceBin(t), "-addr", addr, "-drain", "5s"), addr)
 	pid := m.workerPid()
@@ -419,6 +422,9 @@ func TestSuperviseRestartsUnderLoad(t *testing.T) {
 // load: it is replaced, no connection is refused, and the failures are at
 // most the requests in flight when it died (16 clients, one each).
 func TestSuperviseKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the load tests run without -short (make test-go, make test-supervise)")
+	}
 	addr := freeAddr(t)
 	m := startMaster(t, exec.Command(serviceBin(t), "-addr", addr), addr)
 	pid := m.workerPid()

@@ -14,33 +14,42 @@ import (
 // for library taints). The worker keeps serving until its replacement is
 // ready. The returned function removes the hooks.
 func RestartOnTaint(k int, window time.Duration) (remove func()) {
-	var mu sync.Mutex
-	var times []time.Time
-	check := func(t guard.Taint, what string) {
-		switch t.Level {
-		case guard.TaintProcess:
-			Restart(fmt.Sprintf("%s with taint process: %s", what, t.Reason))
-		case guard.TaintLibrary:
-			if k <= 0 {
-				return
-			}
-			now := time.Now()
-			mu.Lock()
-			keep := times[:0]
-			for _, at := range times {
-				if now.Sub(at) < window {
-					keep = append(keep, at)
-				}
-			}
-			times = append(keep, now)
-			n := len(times)
-			mu.Unlock()
-			if n >= k {
-				Restart(fmt.Sprintf("%d crashes or interrupts with taint library within %v", n, window))
+	p := &taintPolicy{k: k, window: window, restart: Restart}
+	r1 := guard.OnCrash(func(e *guard.CrashError) { p.observe(e.Taint, "crash", time.Now()) })
+	r2 := guard.OnInterrupt(func(e *guard.InterruptError) { p.observe(e.Taint, "interrupt", time.Now()) })
+	return func() { r1(); r2() }
+}
+
+// taintPolicy is RestartOnTaint's policy.
+type taintPolicy struct {
+	k       int
+	window  time.Duration
+	restart func(reason string)
+
+	mu    sync.Mutex
+	times []time.Time // library taints within the window
+}
+
+func (p *taintPolicy) observe(t guard.Taint, what string, now time.Time) {
+	switch t.Level {
+	case guard.TaintProcess:
+		p.restart(fmt.Sprintf("%s with taint process: %s", what, t.Reason))
+	case guard.TaintLibrary:
+		if p.k <= 0 {
+			return
+		}
+		p.mu.Lock()
+		keep := p.times[:0]
+		for _, at := range p.times {
+			if now.Sub(at) < p.window {
+				keep = append(keep, at)
 			}
 		}
+		p.times = append(keep, now)
+		n := len(p.times)
+		p.mu.Unlock()
+		if n >= p.k {
+			p.restart(fmt.Sprintf("%d crashes or interrupts with taint library within %v", n, p.window))
+		}
 	}
-	r1 := guard.OnCrash(func(e *guard.CrashError) { check(e.Taint, "crash") })
-	r2 := guard.OnInterrupt(func(e *guard.InterruptError) { check(e.Taint, "interrupt") })
-	return func() { r1(); r2() }
 }

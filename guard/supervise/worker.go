@@ -52,7 +52,7 @@ var (
 
 // defaultDrainBound is the drain bound outside a worker (ServeHTTP in a
 // test or a program not run under Run).
-const defaultDrainBound = 10 * time.Second
+var defaultDrainBound = 10 * time.Second
 
 func (w *worker) send(msg string) error {
 	w.wmu.Lock()
