@@ -57,7 +57,7 @@ test-supervise:
 	$(GO) test -count=1 $(GOTESTFLAGS) ./guard/supervise/ ./guard/internal/handoff/
 	@mkdir -p $(BUILD)
 	($(GO) test -count=1 -v -run 'TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./tests/; echo $$? >$(BUILD)/test-supervise.rc) | \
-		grep -E '^(--- |ok|FAIL|PASS)|load:|SIGHUPs:|RSS|_test.go:'; exit $$(cat $(BUILD)/test-supervise.rc)
+		tee $(BUILD)/test-supervise.txt; exit $$(cat $(BUILD)/test-supervise.rc)
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
