@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -493,6 +494,10 @@ func (m *master) exited(p *proc, err error) {
 		t.Stop()
 	}
 	p.ctrl.Close()
+	// Keep the master small: what starting and watching the worker took is
+	// garbage now; return it rather than let the heap grow to the
+	// collector's first goal.
+	defer debug.FreeOSMemory()
 	status := "exit status 0"
 	if err != nil {
 		status = err.Error()
