@@ -45,14 +45,16 @@ func cpuTicks(pid int) int {
 	return u + s
 }
 
-// TestSuperviseMasterRSS: the master of examples/service stays under 10 MiB
-// resident after a restart.
+// TestSuperviseMasterRSS: the master of examples/service, idle after a
+// restart, stays under 10 MiB resident.
 func TestSuperviseMasterRSS(t *testing.T) {
 	addr := freeAddr(t)
 	m := startMaster(t, exec.Command(serviceBin(t), "-addr", addr), addr)
 	pid := m.workerPid()
 	syscall.Kill(m.pid(), syscall.SIGHUP)
 	m.waitNewWorker(pid, 10*time.Second)
+	m.waitChildren(1, 10*time.Second)
+	time.Sleep(300 * time.Millisecond)
 	if rss := rssKiBOf(t, m.pid()); rss >= 10*1024 {
 		t.Errorf("master RSS %d KiB, want under 10 MiB", rss)
 	} else {

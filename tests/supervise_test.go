@@ -804,10 +804,13 @@ func TestSuperviseSignalStorm(t *testing.T) {
 	addr := freeAddr(t)
 	m := startMaster(t, exec.Command(superviseProg(t), "-addr", addr, "-drain", "2s"), addr)
 	pid := m.workerPid()
+	time.Sleep(300 * time.Millisecond) // the master's start-up is over
 	fds := countFDs(m.pid())
-	for range 20 {
+	// In pairs 1ms apart, the pairs 100ms apart: the second of a pair
+	// comes while the first's restart is under way.
+	for i := range 20 {
 		syscall.Kill(m.pid(), syscall.SIGHUP)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(time.Duration(1+99*(i%2)) * time.Millisecond)
 	}
 	m.waitNewWorker(pid, 10*time.Second)
 	// Settled: one child, serving, and no restart under way.
@@ -826,6 +829,9 @@ func TestSuperviseSignalStorm(t *testing.T) {
 	t.Logf("20 SIGHUPs: %d workers started", started)
 	if started > 21 {
 		t.Errorf("%d workers started for 20 SIGHUPs", started)
+	}
+	if !strings.Contains(m.out.String(), "asked for during one: one more follows it") {
+		t.Error("no SIGHUP came during a restart: the storm was no storm")
 	}
 }
 

@@ -479,6 +479,9 @@ func (m *master) ready(p *proc) {
 		m.logf("worker pid %d ready in %v", p.pid, p.readyAt.Sub(p.started).Round(time.Millisecond))
 	}
 	notify(daemon.SdNotifyReady)
+	if old == nil {
+		trimMappings() // start-up is over
+	}
 	if m.again {
 		m.again = false
 		m.restart("asked for during the last one")
@@ -497,7 +500,10 @@ func (m *master) exited(p *proc, err error) {
 	// Keep the master small: what starting and watching the worker took is
 	// garbage now; return it rather than let the heap grow to the
 	// collector's first goal.
-	defer debug.FreeOSMemory()
+	defer func() {
+		debug.FreeOSMemory()
+		trimMappings()
+	}()
 	status := "exit status 0"
 	if err != nil {
 		status = err.Error()
