@@ -902,3 +902,86 @@ func TestSuperviseForward(t *testing.T) {
 	syscall.Kill(m.pid(), syscall.SIGUSR1)
 	m.waitLog(fmt.Sprintf(`worker pid %d: got SIGUSR1`, pid), 5*time.Second)
 }
+
+// TestSuperviseDeploy: a SIGHUP runs what is at the path the master was
+// started from now: a symbolic link switched to a new release is followed.
+func TestSuperviseDeploy(t *testing.T) {
+	dir := t.TempDir()
+	release2 := filepath.Join(dir, "release2")
+	script := "#!/bin/sh\nSUPERVISE_RELEASE=2 exec " + superviseProg(t) + " \"$@\"\n"
+	if err := os.WriteFile(release2, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	current := filepath.Join(dir, "current")
+	if err := os.Symlink(superviseProg(t), current); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	m := startMaster(t, exec.Command(current, "-addr", addr), addr)
+	pid := m.workerPid()
+	if _, env, _ := get(addr, "/env"); strings.Contains(env, "SUPERVISE_RELEASE") {
+		t.Fatal("release 2 before the deploy")
+	}
+	next := filepath.Join(dir, "next")
+	if err := os.Symlink(release2, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, current); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(m.pid(), syscall.SIGHUP)
+	m.waitNewWorker(pid, 10*time.Second)
+	if _, env, _ := get(addr, "/env"); !strings.Contains(env, "SUPERVISE_RELEASE=2") {
+		t.Errorf("the new worker is not release 2:\n%s", env)
+	}
+}
+
+// TestSuperviseStopBound: SIGTERM with a request that never finishes: the
+// master exits 0 within the stop bound plus its one second, and the stuck
+// worker is gone.
+func TestSuperviseStopBound(t *testing.T) {
+	addr := freeAddr(t)
+	m := startMaster(t, exec.Command(superviseProg(t), "-addr", addr, "-stop", "1s"), addr)
+	pid := m.workerPid()
+	go get(addr, "/hang")
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	syscall.Kill(m.pid(), syscall.SIGTERM)
+	if code := m.waitExit(5 * time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("stopped in %v, want about 1s (+1s)", d)
+	}
+	if !gone(pid) {
+		t.Errorf("worker pid %d left behind", pid)
+	}
+}
+
+// TestSupervisePID1: the master as pid 1 of a new pid namespace (with its
+// own /proc), as in a container: it reaps an orphan its worker leaves, and
+// SIGTERM drains and exits 0. Needs unshare(1) and the privilege to use it.
+func TestSupervisePID1(t *testing.T) {
+	if out, err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "/bin/true").CombinedOutput(); err != nil {
+		t.Skipf("no pid namespace: unshare: %v %s", err, out)
+	}
+	addr := freeAddr(t)
+	m := startMaster(t, exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+		superviseProg(t), "-addr", addr), addr)
+	m.workerPid()
+	m.waitLog(`master pid 1: started worker`, time.Second)
+	code, body, err := get(addr, "/orphan")
+	if err != nil || code != 200 {
+		t.Fatalf("/orphan: %d %v", code, err)
+	}
+	m.waitLog(`master pid 1: reaped orphan pid `+strings.TrimSpace(body)+` \(exit status 0\)`, 5*time.Second)
+	kids := childrenOf(m.pid()) // unshare's child: the master
+	if len(kids) != 1 {
+		t.Fatalf("unshare's children: %v", kids)
+	}
+	syscall.Kill(kids[0], syscall.SIGTERM)
+	if code := m.waitExit(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	m.waitLog(`master pid 1: stopped`, 0)
+}

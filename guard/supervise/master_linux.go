@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -105,7 +106,7 @@ func notify(state string) {
 
 func (m *master) run() (err error) {
 	defer close(m.done)
-	exe, err := os.Executable()
+	exe, err := executablePath()
 	if err != nil {
 		return fmt.Errorf("supervise: the executable's path: %w", err)
 	}
@@ -175,6 +176,28 @@ func (m *master) run() (err error) {
 			notify(daemon.SdNotifyWatchdog)
 		}
 	}
+}
+
+// executablePath is the path the master was started from, made absolute
+// but with symbolic links kept, so that a worker started later runs
+// whatever is at that path then (a new build renamed into place, or a
+// symbolic link switched to a new release). Without a usable argv[0], it is
+// the running executable's path.
+func executablePath() (string, error) {
+	a := os.Args[0]
+	if !strings.Contains(a, "/") {
+		if p, err := exec.LookPath(a); err == nil {
+			a = p
+		}
+	}
+	if strings.Contains(a, "/") {
+		if abs, err := filepath.Abs(a); err == nil {
+			if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
+				return abs, nil
+			}
+		}
+	}
+	return os.Executable()
 }
 
 func tickInterval(hb time.Duration) time.Duration {
