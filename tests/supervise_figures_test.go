@@ -136,7 +136,13 @@ func TestSuperviseFigures(t *testing.T) {
 	slices.Sort(ds)
 	fmt.Printf("SIGHUP to new worker answering (20 restarts): min %v, median %v, max %v\n",
 		ds[0].Round(100*time.Microsecond), ds[len(ds)/2].Round(100*time.Microsecond), ds[len(ds)-1].Round(100*time.Microsecond))
-	fmt.Printf("master after %d restarts: RSS %d KiB\n", strings.Count(m.out.String(), "graceful restart"), rssKiBOf(t, m.pid()))
+	m.waitChildren(1, 10*time.Second)
+	time.Sleep(time.Second)
+	c0 = cpuTicks(m.pid())
+	time.Sleep(10 * time.Second)
+	c1 = cpuTicks(m.pid())
+	fmt.Printf("master idle after %d restarts: RSS %d KiB, CPU %.2f%% (%d ticks in 10 s)\n",
+		strings.Count(m.out.String(), "graceful restart"), rssKiBOf(t, m.pid()), float64(c1-c0)/10, c1-c0)
 	fmt.Printf("load after: %s\n", uptime())
 	syscall.Kill(m.pid(), syscall.SIGTERM)
 	if code := m.waitExit(15 * time.Second); code != 0 {

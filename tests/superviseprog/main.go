@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command superviseprog is a supervised HTTP service for the tests of
 // guard/supervise (tests/supervise_test.go). It behaves well unless the file
 // named by -behave, read as each worker starts, says otherwise:
