@@ -328,7 +328,9 @@ func (m *master) spawn() error {
 	p := &proc{pid: cmd.Process.Pid, gen: m.gen, cmd: cmd, ctrl: ctrl, started: time.Now()}
 	m.live[p] = true
 	m.next = p
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(ctrl)
 		for sc.Scan() {
 			m.post(event{kind: evMsg, p: p, msg: sc.Text()})
@@ -336,6 +338,12 @@ func (m *master) spawn() error {
 	}()
 	go func() {
 		err := cmd.Wait()
+		// The worker's messages come before its exit (its end of the
+		// socket closed with it, unless a child it left holds it).
+		select {
+		case <-read:
+		case <-time.After(time.Second):
+		}
 		m.post(event{kind: evExit, p: p, err: err})
 	}()
 	p.timers = append(p.timers, time.AfterFunc(m.c.StartTimeout, func() {
@@ -361,9 +369,17 @@ func (m *master) signal(s syscall.Signal) {
 	case syscall.SIGCHLD:
 		m.reapOrphans()
 	default:
-		if m.cur != nil {
-			m.cur.cmd.Process.Signal(s)
+		// To the serving worker; before the first is ready, to the one
+		// starting.
+		p := m.cur
+		if p == nil {
+			p = m.next
 		}
+		if p == nil {
+			m.logf("%v: no worker to pass it to", s)
+			return
+		}
+		p.cmd.Process.Signal(s)
 	}
 }
 
