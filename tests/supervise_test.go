@@ -550,7 +550,7 @@ func TestSuperviseCrashLoop(t *testing.T) {
 // complete, is not.
 func TestSuperviseHang(t *testing.T) {
 	addr := freeAddr(t)
-	m := startMaster(t, exec.Command(superviseProg(t), "-addr", addr, "-heartbeat", "600ms"), addr)
+	m := startMaster(t, exec.Command(superviseProg(t), "-addr", addr, "-heartbeat", "1s"), addr)
 	pid := m.workerPid()
 	// Idle, then busy with requests that complete: no hang.
 	time.Sleep(time.Second)
