@@ -825,6 +825,15 @@ func TestSuperviseSignalStorm(t *testing.T) {
 	if n := countFDs(m.pid()); n != fds {
 		t.Errorf("master holds %d descriptors, %d before", n, fds)
 	}
+	// The worker holds its control socket, the listener and the
+	// connection asking: nothing of the workers before it.
+	_, list, err := get(addr, "/fds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(list, "socket:"); n > 4 {
+		t.Errorf("the worker holds %d sockets:\n%s", n, list)
+	}
 	started := strings.Count(m.out.String(), "started worker")
 	t.Logf("20 SIGHUPs: %d workers started", started)
 	if started > 21 {

@@ -9,7 +9,7 @@
 //	exit        exit 3 before Ready
 //	die=D       exit 4 D after Ready
 //
-// Endpoints: /pid, /env (the worker's environment), /sleep?ms=N, /hang
+// Endpoints: /pid, /env (the worker's environment), /fds (its descriptors), /sleep?ms=N, /hang
 // (never answers, and so stops the worker's progress), /restart, /orphan
 // (leaves an orphan that exits at once), /die (exit 5 at once).
 package main
@@ -104,6 +104,13 @@ func serve(ctx context.Context, ls []net.Listener, behave string) error {
 			return
 		}
 		w.Write(out)
+	})
+	mux.HandleFunc("/fds", func(w http.ResponseWriter, r *http.Request) {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			fmt.Fprintf(w, "%s %s\n", e.Name(), l)
+		}
 	})
 	mux.HandleFunc("/die", func(w http.ResponseWriter, r *http.Request) { os.Exit(5) })
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
