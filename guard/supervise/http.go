@@ -14,18 +14,20 @@ import (
 // one more request (answered with "Connection: close") before closing it.
 const idleGrace = 500 * time.Millisecond
 
-// ServeHTTP serves srv on ls until ctx is done, then drains: every
-// request on a connection srv accepted is answered. It wraps srv.Handler
-// (calling Busy for each request) and srv.ConnState (calling the previous
-// one), so srv must not be serving yet.
+// ServeHTTP serves srv on ls until ctx is done, then drains: until the
+// drain's deadline, a connection srv accepted is closed only after
+// answering its request, or when it has been idle since the drain began
+// and for at least 500ms. It wraps srv.Handler (calling Busy for each
+// request) and srv.ConnState (calling the previous one), so srv must not
+// be serving yet.
 //
 // The drain closes the listeners and waits for srv.Serve to return; answers
-// every later response with "Connection: close"; gives idle keep-alive
-// connections a moment to bring one more request and then closes them;
-// waits for the connections left to finish, and for the OnDrain functions,
-// until the drain's deadline (the master's bound in a worker, else 10s);
-// and then closes srv. It does not call srv.Shutdown, which closes a
-// connection whose request arrives during the shutdown without an answer.
+// every later response with "Connection: close"; after 500ms turns
+// keep-alives off, which closes idle connections; waits for the connections
+// left to finish, and for the OnDrain functions, until the drain's deadline
+// (the master's bound in a worker, else 10s); and then closes srv. It does
+// not call srv.Shutdown, which closes a connection whose request arrives
+// during the shutdown without an answer.
 //
 // ServeHTTP returns nil after a drain, or the error of a listener that
 // failed (after draining the rest).
