@@ -16,8 +16,8 @@ const idleGrace = 500 * time.Millisecond
 
 // ServeHTTP serves srv on ls until ctx is done, then drains: until the
 // drain's deadline, a connection srv accepted is closed only after
-// answering its request, or when it has been idle since the drain began
-// and for at least 500ms. It wraps srv.Handler (calling Busy for each
+// answering a request, or when it is idle 500ms or more into the drain.
+// It wraps srv.Handler (calling Busy for each
 // request) and srv.ConnState (calling the previous one), so srv must not
 // be serving yet.
 //
