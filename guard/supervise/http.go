@@ -17,9 +17,8 @@ const idleGrace = 500 * time.Millisecond
 // ServeHTTP serves srv on ls until ctx is done, then drains: until the
 // drain's deadline, a connection srv accepted is closed only after
 // answering a request, or when it is idle 500ms or more into the drain.
-// It wraps srv.Handler (calling Busy for each
-// request) and srv.ConnState (calling the previous one), so srv must not
-// be serving yet.
+// It wraps srv.Handler (calling Busy for each request) and srv.ConnState
+// (calling the previous one), so srv must not be serving yet.
 //
 // The drain closes the listeners and waits for srv.Serve to return; answers
 // every later response with "Connection: close"; after 500ms turns
