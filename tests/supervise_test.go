@@ -826,7 +826,8 @@ func TestSuperviseSignalStorm(t *testing.T) {
 		t.Errorf("master holds %d descriptors, %d before", n, fds)
 	}
 	// The worker holds its control socket, the listener and the
-	// connection asking: nothing of the workers before it.
+	// connection asking: nothing of the workers before it, nor what this
+	// test process's C code left without close-on-exec.
 	_, list, err := get(addr, "/fds")
 	if err != nil {
 		t.Fatal(err)
@@ -993,4 +994,31 @@ func TestSupervisePID1(t *testing.T) {
 		t.Errorf("exit code %d", code)
 	}
 	m.waitLog(`master pid 1: stopped`, 0)
+}
+
+// TestSuperviseWorkerFDs: descriptors the master was started with (here a
+// pipe at 3 to 6) do not reach its workers.
+func TestSuperviseWorkerFDs(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pipe, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(superviseProg(t), "-addr", addr)
+	cmd.ExtraFiles = []*os.File{w, w, w, w}
+	m := startMaster(t, cmd, addr)
+	w.Close()
+	m.workerPid()
+	_, list, err := get(addr, "/fds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(list, pipe) {
+		t.Errorf("the worker holds the master's %s:\n%s", pipe, list)
+	}
 }

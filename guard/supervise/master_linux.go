@@ -120,6 +120,10 @@ func (m *master) run() (err error) {
 	if m.ls, err = m.listen(); err != nil {
 		return err
 	}
+	// A worker inherits its standard output and error, the control socket
+	// and the listeners: nothing else the master was started with (or C
+	// code opened without O_CLOEXEC).
+	closeOnExecAll()
 	defer func() {
 		for _, l := range m.ls {
 			l.Close()
@@ -708,6 +712,21 @@ func zombieChildren() []int {
 		}
 	}
 	return pids
+}
+
+// closeOnExecAll sets FD_CLOEXEC on every descriptor above standard error.
+func closeOnExecAll() {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 func setSubreaper() error {
