@@ -23,7 +23,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-go-versions test-race test-c test-examples-c test-cross test-soak test-binding stress bench lib digest clean
+.PHONY: all deps demo test test-go test-go-versions test-race test-c test-examples-c test-cross test-soak test-binding test-supervise stress bench bench-supervise lib digest clean
 
 all: lib
 
@@ -49,7 +49,15 @@ deps:
 	@sh .ci/deps.sh
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-go-versions
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-supervise test-go-versions
+
+# guard/supervise: the master/worker tests, verbose for the load counts
+# (requests answered, failed, refused through 20 restarts and 2 kills).
+test-supervise:
+	$(GO) test -count=1 $(GOTESTFLAGS) ./guard/supervise/ ./guard/internal/handoff/
+	@mkdir -p $(BUILD)
+	($(GO) test -count=1 -v -run 'TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./tests/; echo $$? >$(BUILD)/test-supervise.rc) | \
+		tee $(BUILD)/test-supervise.txt; exit $$(cat $(BUILD)/test-supervise.rc)
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
@@ -66,7 +74,7 @@ stress:
 test-go:
 	$(GO) vet ./...
 	$(GO) build -tags cgoguard_nosymbolizer ./...
-	$(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
+	$(GO) test -count=1 -skip '^TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
 
 # Do and the direct entry of Call depend on the runtime's cgo boundary:
 # the suite again under each other Go release that Go supports (the
@@ -78,7 +86,7 @@ test-go-versions:
 		echo "== $$v"; \
 		GOTOOLCHAIN=$$v $(GO) version || exit 1; \
 		GOTOOLCHAIN=$$v $(GO) vet ./... || exit 1; \
-		GOTOOLCHAIN=$$v $(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./... || exit 1; \
+		GOTOOLCHAIN=$$v $(GO) test -count=1 -skip '^TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./... || exit 1; \
 	done
 
 # A real binding, github.com/mattn/go-sqlite3 (docs/sqlite.md), in modules
@@ -156,6 +164,15 @@ bench:
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
 	$(GO) test -run '^$$' -bench 'FaultRecover' -count 3 $(TESTLDFLAGS) ./tests/
 	@echo "load after: $$(uptime)"
+	$(MAKE) bench-supervise
+
+# guard/supervise with examples/service under 16 clients: requests/s steady
+# and with a SIGHUP every second, SIGHUP to the new worker answering, the
+# idle master's RSS and CPU (docs/supervise.md, Figures).
+bench-supervise:
+	@mkdir -p $(BUILD)
+	($(GO) test -count=1 -run 'TestSuperviseFigures' -v -timeout 10m $(TESTLDFLAGS) ./tests/ -args -supervise-figures; \
+		echo $$? >$(BUILD)/bench-supervise.rc) | tee $(BUILD)/bench-supervise.txt; exit $$(cat $(BUILD)/bench-supervise.rc)
 
 # A quick compile check of the tests/bench module (not part of make test).
 .PHONY: test-bench-build

@@ -29,6 +29,10 @@ if [ "$what" != demo ]; then
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 	# An independent reader of the crash dumps the tests write.
 	command -v lldb >/dev/null 2>&1 || missing="$missing lldb"
+	# unshare(1): tests/supervise_test.go runs a master as pid 1 of a pid
+	# namespace (util-linux is essential on Debian; this is for slimmer
+	# images).
+	command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 fi
 
 if [ -n "$missing" ]; then

@@ -36,6 +36,7 @@ var crashprogDir string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeSuperviseBins()
 	if crashprogDir != "" {
 		os.RemoveAll(crashprogDir)
 	}
