@@ -306,10 +306,10 @@ func TestDeadlineNoLeaks(t *testing.T) {
 	}
 }
 
-func rssKiB(t *testing.T) int { return statusKiB(t, "VmRSS:") }
+func rssKiB(t testing.TB) int { return statusKiB(t, "VmRSS:") }
 
 // statusKiB reads one "Name: N kB" field of /proc/self/status.
-func statusKiB(t *testing.T, field string) int {
+func statusKiB(t testing.TB, field string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -325,7 +325,7 @@ func statusKiB(t *testing.T, field string) int {
 	return 0
 }
 
-func countDir(t *testing.T, dir string) int {
+func countDir(t testing.TB, dir string) int {
 	t.Helper()
 	e, err := os.ReadDir(dir)
 	if err != nil {
