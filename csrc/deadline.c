@@ -219,6 +219,20 @@ static void cg_push_dirty(struct cg_slot *s) {
 	while (!__atomic_compare_exchange_n(&cg_dirty_head, &h, s, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 }
 
+/* What the watchdog did (atomic; cg_wd_stats): passes, slots looked at,
+ * fences, signals sent, signals not sent because one was still pending. */
+static uint64_t cg_wd_counts[5];
+void cg_wd_stats(uint64_t out[5]) {
+	for (int i = 0; i < 5; i++)
+		out[i] = __atomic_load_n(&cg_wd_counts[i], __ATOMIC_RELAXED);
+}
+#define CG_COUNT(i, n) __atomic_fetch_add(&cg_wd_counts[i], (n), __ATOMIC_RELAXED)
+
+/* The process's pid and uid, for cg_send (each is a system call in glibc);
+ * set when the watchdog starts, in the process it runs in. */
+static pid_t cg_wd_pid;
+static uid_t cg_wd_uid;
+
 static int cg_send(const struct cg_slot *s, uint64_t gen) {
 	siginfo_t si;
 	if (s->tid == 0)
@@ -226,10 +240,10 @@ static int cg_send(const struct cg_slot *s, uint64_t gen) {
 	memset(&si, 0, sizeof si);
 	si.si_signo = cgoguard_timeout_signal();
 	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
+	si.si_pid = cg_wd_pid;
+	si.si_uid = cg_wd_uid;
 	si.si_value.sival_ptr = (void *)(uintptr_t)(CG_TAG_MAGIC | (gen & CG_TAG_GEN_MASK));
-	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(), s->tid, si.si_signo, &si);
+	return (int)syscall(SYS_rt_tgsigqueueinfo, cg_wd_pid, s->tid, si.si_signo, &si);
 }
 
 /* ---- the heap (watchdog, under cg_wd_mu) ---- */
@@ -295,6 +309,14 @@ static void cg_watch(struct cg_slot *s, uint64_t w, uint64_t now, uint64_t now_t
 		cg_heap_down(s->heap_idx);
 		cg_heap_up(s->heap_idx);
 	}
+}
+
+/* The call on s that the watchdog signalled or handed over is ending
+ * (under cg_wd_mu): stop watching the slot, so that the owner's next arm
+ * reports itself (cg_arm) instead of the watchdog coming back to find it. */
+static void cg_unwatch(struct cg_slot *s) {
+	if (s->heap_idx >= 0 || s->watch_ns != UINT64_MAX)
+		cg_watch(s, UINT64_MAX, 0, 0);
 }
 
 /* When the watchdog must next look at call (gen, dl) of s, and what to do
@@ -366,6 +388,7 @@ static uint64_t cg_wd_pass(int *notify) {
 	uint64_t now = cg_now_ns();
 	uint64_t now_tsc = __builtin_ia32_rdtsc();
 	int n = 0;
+	CG_COUNT(0, 1);
 	cg_cal_step(now, now_tsc);
 
 	struct cg_slot *d = __atomic_exchange_n(&cg_dirty_head, NULL, __ATOMIC_SEQ_CST);
@@ -385,14 +408,24 @@ static uint64_t cg_wd_pass(int *notify) {
 	}
 	if (n == 0)
 		goto out;
+	int fence = 0;
 	for (int i = 0; i < n; i++) {
 		struct cg_work *w = &cg_work[i];
 		struct cg_slot *s = w->s;
 		w->gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 		w->dl = __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE);
 		w->fresh = 0;
-		cg_watch(s, cg_attention(s, w->gen, w->dl, now, now_tsc, &w->action), now, now_tsc);
+		uint64_t old = s->watch_ns;
+		uint64_t at = cg_attention(s, w->gen, w->dl, now, now_tsc, &w->action);
+		/* Raising the watch time needs the fence, unless the call
+		 * was already signalled or handed over: its end then goes
+		 * through cg_drain or cg_lazy_exit, under cg_wd_mu. */
+		if (at > old && !(w->dl != 0 && (__atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) == w->gen ||
+		                                 __atomic_load_n(&s->lazy_gen, __ATOMIC_RELAXED) == w->gen)))
+			fence = 1;
+		cg_watch(s, at, now, now_tsc);
 		if (w->action == CG_ACT_FIRE && __atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) != w->gen) {
+			fence = 1;
 			/* Published before the re-read below, so that a call
 			 * ending meanwhile either is seen there as ended or sees
 			 * this and drains (cg_disarm). */
@@ -400,11 +433,16 @@ static uint64_t cg_wd_pass(int *notify) {
 			s->fired_at = now;
 			w->fresh = 1;
 		} else if (w->action == CG_ACT_LAZY) {
+			fence = 1;
 			__atomic_store_n(&s->lazy_gen, w->gen, __ATOMIC_SEQ_CST);
 			s->lazy_state = 0;
 		}
 	}
-	cg_fence_all_threads();
+	CG_COUNT(1, (uint64_t)n);
+	if (fence) {
+		cg_fence_all_threads();
+		CG_COUNT(2, 1);
+	}
 	for (int i = 0; i < n; i++) {
 		struct cg_work *w = &cg_work[i];
 		struct cg_slot *s = w->s;
@@ -432,8 +470,15 @@ static uint64_t cg_wd_pass(int *notify) {
 				if (grace >= 0 && now - s->fired_at >= (uint64_t)grace)
 					__atomic_store_n(&s->force_gen, gen, __ATOMIC_RELEASE);
 			}
-			if (cg_send(s, gen) == 0)
+			/* A real-time signal queues: while the last one sent is
+			 * undelivered (the thread waits for a CPU), another
+			 * would only have to be delivered too. */
+			if (!w->fresh && __atomic_load_n(&s->received, __ATOMIC_SEQ_CST) < __atomic_load_n(&s->sent, __ATOMIC_SEQ_CST))
+				CG_COUNT(4, 1);
+			else if (cg_send(s, gen) == 0) {
 				__atomic_fetch_add(&s->sent, 1, __ATOMIC_SEQ_CST);
+				CG_COUNT(3, 1);
+			}
 		} else if (w->action == CG_ACT_LAZY) {
 			s->lazy_state = CG_LAZY_QUEUED;
 			cg_lazy_push(s, gen, 0);
@@ -455,6 +500,8 @@ static void *cg_wd_main(void *unused) {
 	(void)unused;
 	/* The watchdog takes no signals (it starts with all blocked). */
 	pthread_setname_np(pthread_self(), "cgoguard-wd");
+	cg_wd_pid = getpid();
+	cg_wd_uid = getuid();
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&cg_wd_seq, __ATOMIC_ACQUIRE);
 		int notify = 0;
@@ -701,6 +748,7 @@ int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns
  */
 static void cg_drain(struct cg_slot *s) {
 	pthread_mutex_lock(&cg_wd_mu);
+	cg_unwatch(s);
 	pthread_mutex_unlock(&cg_wd_mu);
 	/* Bounded: a thread whose C code blocked the signal never receives
 	 * it; give up rather than hang. */
@@ -719,6 +767,8 @@ static void cg_lazy_exit(struct cg_slot *s, uint64_t gen) {
 		int notify = 0;
 		pthread_mutex_lock(&cg_wd_mu);
 		int st = __atomic_load_n(&s->lazy_gen, __ATOMIC_RELAXED) == gen ? s->lazy_state : 0;
+		if (st != CG_LAZY_TAKEN)
+			cg_unwatch(s);
 		if (st == CG_LAZY_QUEUED) {
 			s->lazy_state = CG_LAZY_FINISHED;
 		} else if (st == CG_LAZY_REGISTERED) {

@@ -284,6 +284,7 @@ struct cg_lazy_event {
 	int32_t pad;
 };
 void cg_lazy_set_notify_fd(int fd);
+void cg_wd_stats(uint64_t out[5]);
 int cg_lazy_take(struct cg_lazy_event *ev, int max);
 void cg_lazy_registered(struct cg_slot *s, uint64_t gen);
 void cg_lazy_cancel(struct cg_slot *s, uint64_t gen);

@@ -28,11 +28,13 @@ var scaleFull = flag.Bool("scale.full", false, "TestDeadlineScale at full size: 
 // loop for dur.
 type scaleRun struct {
 	calls, early, missed, notTimeout atomic.Int64
+	noRecord                         atomic.Int64 // interrupts reported without details (record pool exhausted)
 	intr, ret                        []time.Duration // lateness past each deadline
 	wdCPU                            time.Duration   // the watchdog thread's CPU time during the run
 	elapsed                          time.Duration
-	interrupts                       uint64 // guard.ReadStats().Interrupted during the run
-	fds, threads, rssKiB             [2]int // after warm-up, at the end
+	interrupts                       uint64                // guard.ReadStats().Interrupted during the run
+	wd                               payload.WatchdogStats // the watchdog's counters during the run
+	fds, threads, rssKiB             [2]int                // after warm-up, at the end
 }
 
 // watchdogCPU is the CPU time the thread named cgoguard-wd has used.
@@ -96,10 +98,18 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 				case !errors.As(err, &ie) || !errors.Is(err, guard.ErrTimeout):
 					s.notTimeout.Add(1)
 					t.Errorf("not a timeout: %v", err)
-				case took < d || ie.Time.Before(start.Add(d)):
-					s.early.Add(1) // interrupted before its deadline: a stray signal
+				case took < d || !ie.Time.IsZero() && ie.Time.Before(start.Add(d)):
+					if s.early.Add(1) <= 5 { // interrupted before its deadline: a stray signal
+						t.Logf("cut short: deadline %v, returned after %v, interrupted after %v", d, took, ie.Time.Sub(start))
+					}
 				default:
-					intr = append(intr, ie.Time.Sub(start.Add(d)))
+					// A zero Time: the fault record pool (256) was
+					// exhausted, only the signal is known.
+					if ie.Time.IsZero() {
+						s.noRecord.Add(1)
+					} else {
+						intr = append(intr, ie.Time.Sub(start.Add(d)))
+					}
 					ret = append(ret, took-d)
 				}
 				select {
@@ -117,13 +127,26 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 	started.Wait()
 	// Warm-up: a quarter of the run (at least one full deadline cycle)
 	// before the resources are first sampled.
+	// Then until the number of threads stops growing (the Go runtime
+	// keeps the threads it made: at most one per goroutine blocked in C).
 	warm := max(dur/4, dmax)
 	time.Sleep(warm)
+	for thr := 0; warm < dur/2; warm += 500 * time.Millisecond {
+		n := countDir(t, "/proc/self/task")
+		if n == thr {
+			break
+		}
+		thr = n
+		time.Sleep(500 * time.Millisecond)
+	}
 	runtime.GC()
 	s.fds[0], s.threads[0], s.rssKiB[0] = countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), rssKiB(t)
-	cpu0, st0, t0 := watchdogCPU(t), guard.ReadStats(), time.Now()
+	cpu0, st0, wd0, t0 := watchdogCPU(t), guard.ReadStats(), payload.ReadWatchdogStats(), time.Now()
 	time.Sleep(dur - warm)
 	s.wdCPU = watchdogCPU(t) - cpu0
+	wd1 := payload.ReadWatchdogStats()
+	s.wd = payload.WatchdogStats{Passes: wd1.Passes - wd0.Passes, Visits: wd1.Visits - wd0.Visits,
+		Fences: wd1.Fences - wd0.Fences, Sent: wd1.Sent - wd0.Sent, NotResent: wd1.NotResent - wd0.NotResent}
 	s.interrupts = guard.ReadStats().Interrupted - st0.Interrupted
 	s.elapsed = time.Since(t0)
 	runtime.GC()
@@ -143,10 +166,12 @@ func pctl(d []time.Duration, p float64) time.Duration {
 }
 
 func (s *scaleRun) String() string {
-	return fmt.Sprintf("%d calls, %.0f interrupts/s; lateness to interrupt p50 %v p99 %v max %v, to return p50 %v p99 %v max %v; watchdog %.1f%% of a core; fds %v threads %v RSS %v KiB",
-		s.calls.Load(), float64(s.interrupts)/s.elapsed.Seconds(),
+	return fmt.Sprintf("%d calls (%d without a record), %.0f interrupts/s; lateness to interrupt p50 %v p99 %v max %v, to return p50 %v p99 %v max %v; watchdog %.1f%% of a core (per s: %.0f passes, %.0f slots looked at, %.0f fences, %.0f signals sent, %.0f resends skipped); fds %v threads %v RSS %v KiB",
+		s.calls.Load(), s.noRecord.Load(), float64(s.interrupts)/s.elapsed.Seconds(),
 		pctl(s.intr, .5), pctl(s.intr, .99), pctl(s.intr, 1), pctl(s.ret, .5), pctl(s.ret, .99), pctl(s.ret, 1),
-		100*s.wdCPU.Seconds()/s.elapsed.Seconds(), s.fds, s.threads, s.rssKiB)
+		100*s.wdCPU.Seconds()/s.elapsed.Seconds(), float64(s.wd.Passes)/s.elapsed.Seconds(), float64(s.wd.Visits)/s.elapsed.Seconds(),
+		float64(s.wd.Fences)/s.elapsed.Seconds(), float64(s.wd.Sent)/s.elapsed.Seconds(), float64(s.wd.NotResent)/s.elapsed.Seconds(),
+		s.fds, s.threads, s.rssKiB)
 }
 
 // Many calls blocked at once, each re-armed in a loop: every call is
