@@ -56,12 +56,15 @@ test-soak:
 	$(GO) test -count=1 -run TestSoak -v $(TESTLDFLAGS) ./tests/ -args -soak=2m
 
 # The full soak: 10 minutes, then once with a CPU profile on and once under
-# the race detector (shorter: the race detector slows everything tenfold).
+# the race detector (shorter: the race detector slows everything tenfold);
+# then the deadline scale test at full size (2,000 blocked calls; make test
+# runs a 15 s slice of it with the other tests).
 stress:
 	@mkdir -p $(BUILD)
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -soak=10m
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m -cpuprofile $(BUILD)/soak.pprof $(TESTLDFLAGS) ./tests/ -args -soak=3m
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m -race $(TESTLDFLAGS) ./tests/ -args -soak=3m
+	$(GO) test -count=1 -run TestDeadlineScale -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -scale.full
 
 test-go:
 	$(GO) vet ./...

@@ -502,6 +502,10 @@ static void *cg_wd_main(void *unused) {
 	pthread_setname_np(pthread_self(), "cgoguard-wd");
 	cg_wd_pid = getpid();
 	cg_wd_uid = getuid();
+	/* Here, not on the first call's path (it takes a quarter of a
+	 * millisecond): until it is done, arms and disarms fence themselves. */
+	if (!__atomic_load_n(&cg_membarrier_ok, __ATOMIC_RELAXED))
+		cg_membarrier_init();
 	for (;;) {
 		uint32_t seq = __atomic_load_n(&cg_wd_seq, __ATOMIC_ACQUIRE);
 		int notify = 0;
@@ -598,8 +602,6 @@ static int cg_deadline_prepare(void) {
 		return rc;
 	pthread_once(&cg_slot_once, cg_slot_key_init);
 	pthread_mutex_lock(&cg_wd_mu);
-	if (!cg_wd_started && !cg_membarrier_ok)
-		cg_membarrier_init();
 	if (!cg_timeout_sig_locked) {
 		int sig = cgoguard_timeout_signal();
 		__atomic_store_n(&cg_timeout_sig_value, sig, __ATOMIC_RELEASE);

@@ -155,8 +155,8 @@ func isTimeout(o Option) bool {
 
 // finishError completes an *InterruptError with what the Go side knows.
 func finishError(err error, ctx context.Context, timeout time.Duration, attempt int) error {
-	var ie *InterruptError
-	if !errors.As(err, &ie) {
+	ie, ok := err.(*InterruptError) // unwrapped here; errors.As would allocate
+	if !ok {
 		return err
 	}
 	ie.Attempts = attempt
