@@ -692,50 +692,20 @@ int cg_call_deadline_slow(void) {
 	return cg_deadline_prepare();
 }
 
-/*
- * Arms this thread's slot; called by cg_call_deadline_lazy (internal.h).
- * A few stores; the watchdog is told only when it would not look at this
- * slot in time (the slot's watch time is later than this call's first
- * deadline): then the slot goes on the dirty list, and the watchdog is
- * woken if it sleeps past that deadline.
- */
-int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
-           cgoguard_cancel *cancel, int64_t lazy_ns, const uintptr_t *ctx) {
-	uint64_t now = cg_deadline_clock();
-	uint64_t dl = timeout_ns > 0 ? cg_deadline_add(now, (uint64_t)timeout_ns) : CG_DL_NONE;
-	uint64_t la = 0;
-	if (lazy_ns > 0) {
-		la = cg_deadline_add(now, (uint64_t)lazy_ns);
-		s->ctx[0] = ctx[0];
-		s->ctx[1] = ctx[1];
-	}
-	__atomic_store_n(&s->grace, grace_ns, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->lazy_at, la, __ATOMIC_RELAXED);
-	s->armed_depth = depth;
-	__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
-	if (cancel != NULL) {
-		__atomic_store_n((struct cg_slot **)&cancel->slot, s, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&cancel->gen, gen, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&cancel->requested, __ATOMIC_SEQ_CST))
-			return CGOGUARD_CANCELED;
-	}
-	__atomic_store_n(&s->deadline, dl, __ATOMIC_RELEASE);
-	/* Store deadline, then load the watch time; the watchdog stores the
-	 * watch time, fences every thread, then loads deadline (cg_wd_pass). */
-	if (__atomic_load_n(&cg_membarrier_ok, __ATOMIC_RELAXED))
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	else
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint64_t first = la != 0 && la < dl ? la : dl;
-	if (first == CG_DL_NONE) /* cancellation only: cgoguard_cancel_request reports it */
-		return CGOGUARD_OK;
-	int tsc = (first & CG_DL_TSC) != 0;
-	if (first < __atomic_load_n(tsc ? &s->watch_tsc : &s->watch_ns, __ATOMIC_RELAXED)) {
-		cg_push_dirty(s); /* a full barrier: orders the load below */
-		if (first < __atomic_load_n(tsc ? &cg_wd_next_tsc : &cg_wd_next_ns, __ATOMIC_SEQ_CST))
-			cg_wd_kick();
-	}
+/* The slow parts of cg_arm (internal.h). */
+int cg_arm_cancel(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel) {
+	__atomic_store_n((struct cg_slot **)&cancel->slot, s, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&cancel->gen, gen, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cancel->requested, __ATOMIC_SEQ_CST))
+		return CGOGUARD_CANCELED;
 	return CGOGUARD_OK;
+}
+
+void cg_arm_report(struct cg_slot *s, uint64_t first) {
+	cg_push_dirty(s); /* a full barrier: orders the load below */
+	int tsc = (first & CG_DL_TSC) != 0;
+	if (first < __atomic_load_n(tsc ? &cg_wd_next_tsc : &cg_wd_next_ns, __ATOMIC_SEQ_CST))
+		cg_wd_kick();
 }
 
 /*

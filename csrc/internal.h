@@ -213,8 +213,46 @@ static inline uint64_t cg_deadline_add(uint64_t now, uint64_t ns) {
 	return now + ns;
 }
 int cg_call_deadline_slow(void);
-int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
-           cgoguard_cancel *cancel, int64_t lazy_ns, const uintptr_t *ctx);
+int cg_arm_cancel(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel);
+void cg_arm_report(struct cg_slot *s, uint64_t first);
+
+/*
+ * Arms this thread's slot for call gen. A few stores; the watchdog is told
+ * only when it would not look at this slot in time (the slot's watch time
+ * is later than this call's first deadline): then the slot goes on the
+ * dirty list, and the watchdog is woken if it sleeps past that deadline.
+ */
+static inline __attribute__((always_inline)) int
+cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
+       cgoguard_cancel *cancel, int64_t lazy_ns, const uintptr_t *ctx) {
+	uint64_t now = cg_deadline_clock();
+	uint64_t dl = timeout_ns > 0 ? cg_deadline_add(now, (uint64_t)timeout_ns) : CG_DL_NONE;
+	uint64_t la = 0;
+	if (lazy_ns > 0) {
+		la = cg_deadline_add(now, (uint64_t)lazy_ns);
+		s->ctx[0] = ctx[0];
+		s->ctx[1] = ctx[1];
+	}
+	__atomic_store_n(&s->grace, grace_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->lazy_at, la, __ATOMIC_RELAXED);
+	s->armed_depth = depth;
+	__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+	if (cancel != NULL && cg_arm_cancel(s, gen, cancel) != CGOGUARD_OK)
+		return CGOGUARD_CANCELED;
+	__atomic_store_n(&s->deadline, dl, __ATOMIC_RELEASE);
+	/* Store deadline, then load the watch time; the watchdog stores the
+	 * watch time, fences every thread, then loads deadline (cg_wd_pass). */
+	if (__atomic_load_n(&cg_membarrier_ok, __ATOMIC_RELAXED))
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint64_t first = la != 0 && la < dl ? la : dl;
+	if (first == CG_DL_NONE) /* cancellation only: cgoguard_cancel_request reports it */
+		return CGOGUARD_OK;
+	if (first < __atomic_load_n((first & CG_DL_TSC) ? &s->watch_tsc : &s->watch_ns, __ATOMIC_RELAXED))
+		cg_arm_report(s, first);
+	return CGOGUARD_OK;
+}
 void cg_disarm_slow(struct cg_slot *s, uint64_t gen);
 int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
 

@@ -31,6 +31,7 @@ func cpuNow() time.Duration {
 func main() {
 	rounds := flag.Int("rounds", 15, "rounds")
 	n := flag.Int("n", 2_000_000, "calls per variant per round")
+	only := flag.String("only", "", "run only this variant (for perf stat)")
 	flag.Parse()
 	runtime.LockOSThread()
 	if err := guard.Install(); err != nil {
@@ -62,6 +63,18 @@ func main() {
 				panic(err)
 			}
 		}},
+	}
+	if *only != "" {
+		for _, v := range vs {
+			if v.name == *only {
+				for range *n / v.div {
+					v.f()
+				}
+				return
+			}
+		}
+		fmt.Fprintln(os.Stderr, "no variant", *only)
+		os.Exit(2)
 	}
 	res := make([][]float64, len(vs))
 	for r := 0; r < *rounds; r++ {
