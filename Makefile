@@ -114,9 +114,12 @@ test-cross:
 # crash restarts, and goroutine scaling; BENCHCOUNT runs each. cmd/ratios
 # then prints the medians and the ratios to the raw cgo call, and
 # cmd/sigfloor what one system call and one bare signal round trip cost on
-# this machine. Last, interrupt lateness over 10,000 timed-out calls, idle
-# and with both cores busy, and the fault round trip with crash dump
-# captures on and with a dump written. Record the load before and after with the
+# this machine, and cmd/firstuse what the first uses cost in a fresh
+# process. Last, interrupt lateness over 10,000 timed-out calls, idle and
+# with both cores busy (beside Go's own timer at the same deadlines),
+# cancellation latency around the lazy threshold, deadlines at scale (2,000
+# blocked calls, steady and storm), and the fault round trip with crash
+# dump captures on and with a dump written. Record the load before and after with the
 # numbers (docs/benchmarks.md): the machine may be shared.
 BENCHMOD   := tests/bench
 BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
@@ -130,7 +133,10 @@ bench:
 		-args -plugin=$(CURDIR)/$(BUILD)/benchplugin; echo $$? >$(BENCHOUT).rc) | tee $(BENCHOUT); exit $$(cat $(BENCHOUT).rc)
 	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
 	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
+	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/firstuse ./cmd/firstuse && $(CURDIR)/$(BUILD)/firstuse
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
+	$(GO) test -run '^$$' -bench 'CancelLatency' -benchtime 500x ./tests/
+	$(GO) test -run '^$$' -bench 'DeadlineScale' -benchtime 1x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench 'FaultRecover' -count 3 $(TESTLDFLAGS) ./tests/
 	@echo "load after: $$(uptime)"
 

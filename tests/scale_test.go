@@ -82,8 +82,10 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 			for {
 				d := dmin + time.Duration(rng.Int63n(int64(dmax-dmin)+1))
 				if first {
-					// Spread the first deadlines over the range.
-					d = time.Duration(rng.Int63n(int64(dmax)) + 1)
+					// All blocked at once first (so that every thread
+					// exists before the resources are sampled), the
+					// deadlines spread over the range.
+					d = max(dmax, time.Second) + time.Duration(rng.Int63n(int64(dmax))+1)
 					first = false
 					started.Done()
 				}
@@ -125,20 +127,10 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 		}(int64(i) + 1)
 	}
 	started.Wait()
-	// Warm-up: a quarter of the run (at least one full deadline cycle)
-	// before the resources are first sampled.
-	// Then until the number of threads stops growing (the Go runtime
-	// keeps the threads it made: at most one per goroutine blocked in C).
-	warm := max(dur/4, dmax)
+	// Warm-up: a quarter of the run, and past the first round of calls
+	// (all blocked at once), before the resources are first sampled.
+	warm := max(dur/4, 2*max(dmax, time.Second))
 	time.Sleep(warm)
-	for thr := 0; warm < dur/2; warm += 500 * time.Millisecond {
-		n := countDir(t, "/proc/self/task")
-		if n == thr {
-			break
-		}
-		thr = n
-		time.Sleep(500 * time.Millisecond)
-	}
 	runtime.GC()
 	s.fds[0], s.threads[0], s.rssKiB[0] = countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), rssKiB(t)
 	cpu0, st0, wd0, t0 := watchdogCPU(t), guard.ReadStats(), payload.ReadWatchdogStats(), time.Now()
