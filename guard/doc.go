@@ -25,6 +25,9 @@
 // blocked in a system call is stopped at once; one running user code is
 // given a grace period to reach a system call (WithGrace) before it is
 // stopped wherever it stands. See the README for what each leaves behind.
+// A context's cancellation is registered only for a call still running
+// after 1 ms (CGOGUARD_LAZY_CANCEL changes it): a cancellation before then
+// takes effect at that mark.
 //
 // # What recovery can and cannot promise
 //

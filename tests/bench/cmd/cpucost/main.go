@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/tests/bench/cfaultloop"
 	"github.com/cgoguard/cgoguard/tests/bench/cfuncs"
 )
 
@@ -45,20 +46,22 @@ func main() {
 	var arg unsafe.Pointer
 	type variant struct {
 		name string
-		div  int
+		div  int // fewer calls per round
+		per  int // operations per call of f (0: 1)
 		f    func()
 	}
 	vs := []variant{
-		{"RawCgo", 1, func() { cfuncs.RawEmpty(arg) }},
-		{"GuardCall", 1, func() { _ = guard.Call(cfuncs.Empty, arg) }},
-		{"GuardCallDeadline", 1, func() { _ = guard.Call(cfuncs.Empty, arg, dl) }},
-		{"GuardCallContext", 1, func() { _ = guard.CallContext(ctx, cfuncs.Empty, arg) }},
-		{"FaultRecover", 100, func() {
+		{"RawCgo", 1, 0, func() { cfuncs.RawEmpty(arg) }},
+		{"GuardCall", 1, 0, func() { _ = guard.Call(cfuncs.Empty, arg) }},
+		{"GuardCallDeadline", 1, 0, func() { _ = guard.Call(cfuncs.Empty, arg, dl) }},
+		{"GuardCallContext", 1, 0, func() { _ = guard.CallContext(ctx, cfuncs.Empty, arg) }},
+		{"FaultRecover", 100, 0, func() {
 			if err := guard.Call(cfuncs.NullWrite, nil, nf); !errors.Is(err, guard.ErrCrash) {
 				panic(err)
 			}
 		}},
-		{"FaultRecoverFrames", 100, func() {
+		{"FaultRecoverCLoop", 10000, 100, func() { cfaultloop.Loop(100, 0) }},
+		{"FaultRecoverFrames", 100, 0, func() {
 			if err := guard.Call(cfuncs.NullWrite, nil); !errors.Is(err, guard.ErrCrash) {
 				panic(err)
 			}
@@ -84,7 +87,7 @@ func main() {
 			for range k {
 				v.f()
 			}
-			res[i] = append(res[i], float64(cpuNow()-t0)/float64(k))
+			res[i] = append(res[i], float64(cpuNow()-t0)/float64(k*max(v.per, 1)))
 		}
 	}
 	for i, v := range vs {
