@@ -109,6 +109,7 @@ enum {
 };
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
                   uintptr_t sp, uintptr_t guard_sp);
+int cg_may_hold_go_frame(uintptr_t sp, uintptr_t guard_sp);
 
 /*
  * The guarded call: cgoguard_call_frames, inlined where the fast path
