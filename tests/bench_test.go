@@ -122,16 +122,20 @@ func benchLateness(b *testing.B, spinners int) {
 	// its callback running: Go's own timer under the same load.
 	intr := make([]time.Duration, 0, b.N)
 	ret := make([]time.Duration, 0, b.N)
-	timer := make([]time.Duration, b.N)
+	var timer []time.Duration
+	var timerMu sync.Mutex
 	var timerWG sync.WaitGroup
 	opts := []guard.Option{guard.WithTimeout(timeout), guard.WithMaxFrames(0)}
-	i := 0
 	for b.Loop() {
 		start := time.Now()
 		timerWG.Add(1)
-		idx := i
-		time.AfterFunc(timeout, func() { timer[idx] = time.Since(start) - timeout; timerWG.Done() })
-		i++
+		time.AfterFunc(timeout, func() {
+			late := time.Since(start) - timeout
+			timerMu.Lock()
+			timer = append(timer, late)
+			timerMu.Unlock()
+			timerWG.Done()
+		})
 		err := guard.Call(payload.ReadPipe, unsafe.Pointer(r), opts...)
 		ret = append(ret, time.Since(start)-timeout)
 		var ie *guard.InterruptError
@@ -141,7 +145,6 @@ func benchLateness(b *testing.B, spinners int) {
 		intr = append(intr, ie.Time.Sub(start)-timeout)
 	}
 	timerWG.Wait()
-	timer = timer[:i]
 	pct := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))]) / 1e3 }
 	slices.Sort(intr)
 	slices.Sort(ret)
@@ -170,20 +173,30 @@ func BenchmarkCancelLatency(b *testing.B) {
 			var intr, ret []time.Duration
 			for b.Loop() {
 				ctx, cancel := context.WithCancel(context.Background())
-				var cancelled time.Time
-				var mu sync.Mutex
-				t := time.AfterFunc(at, func() { mu.Lock(); cancelled = time.Now(); mu.Unlock(); cancel() })
+				// A goroutine watching the clock, not a timer: Go's
+				// timers run late while the caller's P is in the C call.
+				start := time.Now()
+				done := make(chan time.Time)
+				go func() {
+					for time.Since(start) < at {
+					}
+					t := time.Now()
+					cancel()
+					done <- t
+				}()
 				err := guard.CallContext(ctx, payload.ReadPipe, unsafe.Pointer(r), guard.WithMaxFrames(0))
 				end := time.Now()
-				t.Stop()
+				cancelled := <-done
 				var ie *guard.InterruptError
+				var ns *guard.NotStartedError
+				if errors.As(err, &ns) {
+					continue // cancelled before the call began
+				}
 				if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) {
 					b.Fatal("not a cancellation:", err)
 				}
-				mu.Lock()
 				intr = append(intr, ie.Time.Sub(cancelled))
 				ret = append(ret, end.Sub(cancelled))
-				mu.Unlock()
 			}
 			slices.Sort(intr)
 			slices.Sort(ret)
