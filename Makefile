@@ -114,8 +114,9 @@ test-cross:
 # crash restarts, and goroutine scaling; BENCHCOUNT runs each. cmd/ratios
 # then prints the medians and the ratios to the raw cgo call, and
 # cmd/sigfloor what one system call and one bare signal round trip cost on
-# this machine, and cmd/firstuse what the first uses cost in a fresh
-# process. Last, interrupt lateness over 10,000 timed-out calls, idle and
+# this machine (also in thread CPU time), cmd/firstuse what the first uses
+# cost in a fresh process, and cmd/cpucost the main calls in thread CPU
+# time, interleaved (robust to a loaded machine). Last, interrupt lateness over 10,000 timed-out calls, idle and
 # with both cores busy (beside Go's own timer at the same deadlines),
 # cancellation latency around the lazy threshold, deadlines at scale (2,000
 # blocked calls, steady and storm), and the fault round trip with crash
@@ -134,6 +135,7 @@ bench:
 	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
 	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
 	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/firstuse ./cmd/firstuse && $(CURDIR)/$(BUILD)/firstuse
+	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/cpucost ./cmd/cpucost && $(CURDIR)/$(BUILD)/cpucost -rounds 9 -n 1000000
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
 	$(GO) test -run '^$$' -bench 'CancelLatency' -benchtime 500x ./tests/
 	$(GO) test -run '^$$' -bench 'DeadlineScale' -benchtime 1x -timeout 30m ./tests/
