@@ -64,12 +64,15 @@ test-soak:
 	$(GO) test -count=1 -run TestSoak -v $(TESTLDFLAGS) ./tests/ -args -soak=2m
 
 # The full soak: 10 minutes, then once with a CPU profile on and once under
-# the race detector (shorter: the race detector slows everything tenfold).
+# the race detector (shorter: the race detector slows everything tenfold);
+# then the deadline scale test at full size (2,000 blocked calls; make test
+# runs a 15 s slice of it with the other tests).
 stress:
 	@mkdir -p $(BUILD)
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -soak=10m
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m -cpuprofile $(BUILD)/soak.pprof $(TESTLDFLAGS) ./tests/ -args -soak=3m
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m -race $(TESTLDFLAGS) ./tests/ -args -soak=3m
+	$(GO) test -count=1 -run TestDeadlineScale -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -scale.full
 
 test-go:
 	$(GO) vet ./...
@@ -145,9 +148,13 @@ test-cross:
 # crash restarts, and goroutine scaling; BENCHCOUNT runs each. cmd/ratios
 # then prints the medians and the ratios to the raw cgo call, and
 # cmd/sigfloor what one system call and one bare signal round trip cost on
-# this machine. Last, interrupt lateness over 10,000 timed-out calls, idle
-# and with both cores busy, and the fault round trip with crash dump
-# captures on and with a dump written. Record the load before and after with the
+# this machine (also in thread CPU time), cmd/firstuse what the first uses
+# cost in a fresh process, and cmd/cpucost the main calls in thread CPU
+# time, interleaved (robust to a loaded machine). Last, interrupt lateness over 10,000 timed-out calls, idle and
+# with both cores busy (beside Go's own timer at the same deadlines),
+# cancellation latency around the lazy threshold, deadlines at scale (2,000
+# blocked calls, steady and storm), and the fault round trip with crash
+# dump captures on and with a dump written. Record the load before and after with the
 # numbers (docs/benchmarks.md): the machine may be shared.
 BENCHMOD   := tests/bench
 BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
@@ -161,7 +168,11 @@ bench:
 		-args -plugin=$(CURDIR)/$(BUILD)/benchplugin; echo $$? >$(BENCHOUT).rc) | tee $(BENCHOUT); exit $$(cat $(BENCHOUT).rc)
 	cd $(BENCHMOD) && $(GO) run ./cmd/ratios $(BENCHOUT)
 	cd $(BENCHMOD) && $(GO) run ./cmd/sigfloor
+	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/firstuse ./cmd/firstuse && $(CURDIR)/$(BUILD)/firstuse
+	cd $(BENCHMOD) && $(GO) build -o $(CURDIR)/$(BUILD)/cpucost ./cmd/cpucost && $(CURDIR)/$(BUILD)/cpucost -rounds 9 -n 1000000
 	$(GO) test -run '^$$' -bench 'InterruptLateness' -benchtime 10000x ./tests/
+	$(GO) test -run '^$$' -bench 'CancelLatency' -benchtime 500x ./tests/
+	$(GO) test -run '^$$' -bench 'DeadlineScale' -benchtime 1x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench 'FaultRecover' -count 3 $(TESTLDFLAGS) ./tests/
 	@echo "load after: $$(uptime)"
 	$(MAKE) bench-supervise

@@ -472,10 +472,14 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 		 * tells a fault in C called from a Go callback (Go frames in
 		 * between: not ours to unwind) from a fault of the guarded C. */
 		int n = 0;
-		int walk = cg_walk_stack(g->out->frames, g->max_frames, &n,
-		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
-		                         (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
-		                         (uintptr_t)g);
+		/* With no frames wanted, a scan of the few words in between
+		 * (no Go text address among them) settles it without a walk. */
+		int walk = g->max_frames == 0 && !cg_may_hold_go_frame(sp, (uintptr_t)g)
+		               ? CG_WALK_UNKNOWN
+		               : cg_walk_stack(g->out->frames, g->max_frames, &n,
+		                               (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+		                               (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
+		                               (uintptr_t)g);
 		if (walk != CG_WALK_GO_FRAME) {
 			/* Pop first: a fault in the resumed code must not come
 			 * back to this guard. */

@@ -109,6 +109,7 @@ enum {
 };
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
                   uintptr_t sp, uintptr_t guard_sp);
+int cg_may_hold_go_frame(uintptr_t sp, uintptr_t guard_sp);
 
 /*
  * The guarded call: cgoguard_call_frames, inlined where the fast path
@@ -141,22 +142,56 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 
 /* ---- deadlines (deadline.c) ---- */
 
-/* A thread's deadline slot: the watchdog's view of the call it runs. */
+/*
+ * A thread's deadline slot: the watchdog's view of the call it runs. Slots
+ * are never freed: a thread's exit puts its slot on a free list for the
+ * next thread, so a late look at a slot (the watchdog's heap, a
+ * cancellation) never touches freed memory; gen keeps counting across
+ * owners, so a stale (slot, gen) pair never matches a later call.
+ */
 struct cg_slot {
-	struct cg_slot *next; /* the watchdog's list, under its mutex */
-	int tid;
-	int armed_depth;      /* depth of the guard the deadline belongs to; 0: a region's */
-	uintptr_t region_g;   /* with armed_depth 0: the goroutine whose region it is */
-	uint64_t gen;         /* the live call (atomic; written by the owner) */
-	uint64_t deadline;    /* cg_deadline_clock units; 0 when no call is armed (atomic) */
-	int64_t grace;        /* ns; negative: never force (atomic) */
-	uint64_t cancel_gen;  /* == gen when that call was cancelled (atomic) */
-	uint64_t force_gen;   /* == gen once its grace period ended (atomic) */
-	uint64_t fired_gen;   /* the call the watchdog has signalled (atomic) */
-	uint64_t fired_at;    /* watchdog only: when it first did */
-	uint64_t sent;        /* timeout signals sent to this thread (atomic) */
-	uint64_t received;    /* ... and delivered to it (atomic; by the handler) */
+	struct cg_slot *next;   /* every slot, or the free list (under the watchdog's mutex) */
+	int tid;                /* owner; written under the mutex */
+	int armed_depth;        /* depth of the guard the deadline belongs to; 0: a region's */
+	uintptr_t region_g;     /* with armed_depth 0: the goroutine whose region it is */
+	uint64_t gen;           /* the live call (atomic; written by the owner) */
+	uint64_t deadline;      /* CG_DL_* encoded; 0 when no call is armed (atomic) */
+	uint64_t lazy_at;       /* CG_DL_* encoded: hand the call to the lazy registrar then; 0: never */
+	int64_t grace;          /* ns; negative: never force (atomic) */
+	uint64_t cancel_gen;    /* == gen when that call was cancelled (atomic) */
+	uint64_t force_gen;     /* == gen once its grace period ended (atomic) */
+	uint64_t fired_gen;     /* the call the watchdog has signalled (atomic) */
+	uint64_t fired_at;      /* watchdog only: when it first did (ns) */
+	uint64_t sent;          /* timeout signals sent to this thread (atomic) */
+	uint64_t received;      /* ... and delivered to it (atomic; by the handler) */
+	/* The watchdog's heap: it looks at the slot at watch_ns (CLOCK_MONOTONIC
+	 * ns), also published as watch_tsc (tagged TSC; UINT64_MAX when unknown)
+	 * so that an arm compares in its own clock. UINT64_MAX: not in the heap. */
+	uint64_t watch_ns;      /* atomic; written by the watchdog */
+	uint64_t watch_tsc;     /* atomic; written by the watchdog */
+	int32_t heap_idx;       /* watchdog only; -1: not in the heap */
+	int32_t idle_visits;    /* watchdog only */
+	int32_t dirty;          /* atomic: on the dirty list */
+	int32_t lazy_state;     /* CG_LAZY_*, for lazy_gen; under the mutex */
+	struct cg_slot *dirty_next;
+	uint64_t lazy_gen;      /* the call handed to the lazy registrar (atomic) */
+	uintptr_t ctx[2];       /* the lazy caller's opaque words (its Go context) */
 };
+
+/* Lazy cancellation (the Go package registers a context's cancellation only
+ * for a call still running after a threshold): lazy_state of lazy_gen. */
+enum {
+	CG_LAZY_QUEUED = 1,  /* handed over, not yet taken by the registrar */
+	CG_LAZY_TAKEN,       /* the registrar is registering (the caller waits) */
+	CG_LAZY_REGISTERED,  /* registered; the caller's exit queues a stop */
+	CG_LAZY_FINISHED,    /* the call ended: nothing (more) to do */
+};
+
+/* Deadlines carry their clock: CG_DL_TSC set for TSC ticks, clear for
+ * CLOCK_MONOTONIC ns (before the background calibration ends, or without
+ * an invariant TSC). Deadlines of either kind may be armed at once. */
+#define CG_DL_TSC (1ULL << 63)
+#define CG_DL_NONE (UINT64_MAX - 1) /* cancellation only */
 
 /* The timeout signal's si_value: a marker and the call's generation. */
 #define CG_TAG_MAGIC 0x6367000000000000ULL
@@ -165,23 +200,89 @@ struct cg_slot {
 
 extern CG_TLS struct cg_slot *cg_thread_slot;
 uint64_t cg_now_ns(void);
-extern int cg_tsc_ok;
+extern int cg_tsc_ok;                   /* atomic: calibrated */
+extern uint64_t cg_ticks_per_ns_q32;    /* valid once cg_tsc_ok */
 extern int cg_membarrier_ok;
 
-/* The clock deadlines are kept in: TSC ticks or CLOCK_MONOTONIC ns. */
+/* Now, in the encoding a new deadline uses. */
 static inline uint64_t cg_deadline_clock(void) {
-	return cg_tsc_ok ? __builtin_ia32_rdtsc() : cg_now_ns();
+	return __atomic_load_n(&cg_tsc_ok, __ATOMIC_ACQUIRE) ? (__builtin_ia32_rdtsc() | CG_DL_TSC)
+	                                                      : cg_now_ns();
+}
+static inline uint64_t cg_deadline_add(uint64_t now, uint64_t ns) {
+	if (now & CG_DL_TSC)
+		return now + (uint64_t)(((unsigned __int128)ns * cg_ticks_per_ns_q32) >> 32);
+	return now + ns;
 }
 int cg_call_deadline_slow(void);
-int cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
-           cgoguard_cancel *cancel);
-void cg_disarm(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel);
+int cg_arm_cancel(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel);
+void cg_arm_report(struct cg_slot *s, uint64_t first);
+
+/*
+ * Arms this thread's slot for call gen. A few stores; the watchdog is told
+ * only when it would not look at this slot in time (the slot's watch time
+ * is later than this call's first deadline): then the slot goes on the
+ * dirty list, and the watchdog is woken if it sleeps past that deadline.
+ */
+static inline __attribute__((always_inline)) int
+cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
+       cgoguard_cancel *cancel, int64_t lazy_ns, const uintptr_t *ctx) {
+	uint64_t now = cg_deadline_clock();
+	uint64_t dl = timeout_ns > 0 ? cg_deadline_add(now, (uint64_t)timeout_ns) : CG_DL_NONE;
+	uint64_t la = 0;
+	if (lazy_ns > 0) {
+		la = cg_deadline_add(now, (uint64_t)lazy_ns);
+		s->ctx[0] = ctx[0];
+		s->ctx[1] = ctx[1];
+	}
+	__atomic_store_n(&s->grace, grace_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->lazy_at, la, __ATOMIC_RELAXED);
+	s->armed_depth = depth;
+	__atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+	if (cancel != NULL && cg_arm_cancel(s, gen, cancel) != CGOGUARD_OK)
+		return CGOGUARD_CANCELED;
+	__atomic_store_n(&s->deadline, dl, __ATOMIC_RELEASE);
+	/* Store deadline, then load the watch time; the watchdog stores the
+	 * watch time, fences every thread, then loads deadline (cg_wd_pass). */
+	if (__atomic_load_n(&cg_membarrier_ok, __ATOMIC_RELAXED))
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint64_t first = la != 0 && la < dl ? la : dl;
+	if (first == CG_DL_NONE) /* cancellation only: cgoguard_cancel_request reports it */
+		return CGOGUARD_OK;
+	if (first < __atomic_load_n((first & CG_DL_TSC) ? &s->watch_tsc : &s->watch_ns, __ATOMIC_RELAXED))
+		cg_arm_report(s, first);
+	return CGOGUARD_OK;
+}
+void cg_disarm_slow(struct cg_slot *s, uint64_t gen);
 int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
 
-/* cg_call with a deadline (timeout_ns > 0) and/or a cancellation token. */
-static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault,
-                                   int max_frames, int64_t timeout_ns, int64_t grace_ns,
-                                   cgoguard_cancel *cancel) {
+/* Disarm: store deadline 0, then load fired_gen and lazy_gen; the watchdog
+ * stores those, then (after fencing every thread with membarrier, once per
+ * batch) loads deadline: one of the two sees the other's store. So this
+ * side needs only a compiler barrier (a full fence without membarrier). */
+static inline __attribute__((always_inline)) void cg_disarm(struct cg_slot *s, uint64_t gen,
+                                                            cgoguard_cancel *cancel) {
+	__atomic_store_n(&s->deadline, 0, __ATOMIC_RELEASE);
+	if (cancel != NULL)
+		__atomic_store_n(&cancel->gen, 0, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&cg_membarrier_ok, __ATOMIC_RELAXED))
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	else
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(__atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) == gen ||
+	                         __atomic_load_n(&s->lazy_gen, __ATOMIC_RELAXED) == gen, 0))
+		cg_disarm_slow(s, gen);
+}
+
+/* cg_call with a deadline (timeout_ns > 0) and/or a cancellation token,
+ * and/or lazy cancellation (lazy_ns > 0: after lazy_ns the watchdog hands
+ * the call, with ctx, to the registrar). */
+static inline __attribute__((always_inline)) int
+cg_call_deadline_lazy(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
+                      int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel, int64_t lazy_ns,
+                      const uintptr_t *ctx) {
 	uintptr_t sp;
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
@@ -201,12 +302,32 @@ static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault
 	if (d >= CGOGUARD_MAX_DEPTH)
 		return CGOGUARD_EDEPTH;
 	uint64_t gen = (s->gen + 1) & CG_TAG_GEN_MASK;
-	int rc = cg_arm(s, gen, timeout_ns, grace_ns, d + 1, cancel);
+	int rc = cg_arm(s, gen, timeout_ns, grace_ns, d + 1, cancel, lazy_ns, ctx);
 	if (rc == CGOGUARD_OK)
 		rc = cg_call(fn, arg, fault, max_frames);
 	cg_disarm(s, gen, cancel);
 	return rc;
 }
+
+static inline int cg_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault,
+                                   int max_frames, int64_t timeout_ns, int64_t grace_ns,
+                                   cgoguard_cancel *cancel) {
+	return cg_call_deadline_lazy(fn, arg, fault, max_frames, timeout_ns, grace_ns, cancel, 0, NULL);
+}
+
+/* Lazy cancellation, for the Go package (deadline.c). */
+struct cg_lazy_event {
+	struct cg_slot *slot;
+	uint64_t gen;
+	uintptr_t ctx[2]; /* a take: the caller's words */
+	int32_t stop;     /* 1: stop the registration of (slot, gen); 0: register it */
+	int32_t pad;
+};
+void cg_lazy_set_notify_fd(int fd);
+void cg_wd_stats(uint64_t out[5]);
+int cg_lazy_take(struct cg_lazy_event *ev, int max);
+void cg_lazy_registered(struct cg_slot *s, uint64_t gen);
+void cg_lazy_cancel(struct cg_slot *s, uint64_t gen);
 
 /* ---- guard regions at the cgo boundary (boundary.c) ---- */
 
@@ -258,9 +379,9 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
                            uintptr_t land);
 int cgoguard_boundary_probe(uintptr_t g);
 void cgoguard_boundary_init_clear(void);
-int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns,
-                            cgoguard_cancel *cancel);
-void cgoguard_region_disarm(uint64_t gen, cgoguard_cancel *cancel);
+int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
+                            uintptr_t ctx0, uintptr_t ctx1);
+void cgoguard_region_disarm(uint64_t gen);
 /* From the handler: if the thread is in C code of a cgo call made by a
  * goroutine in a region (want_g, if not 0), records the fault in
  * cg_thread_fault and makes the thread resume at the land function with rc.

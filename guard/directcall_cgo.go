@@ -32,10 +32,29 @@ int32_t cg_direct_call(struct cg_direct_req *q) {
 	int64_t r = cgoguard_pool_publish(rc);
 	return (int32_t)((r & 0xffff) | ((r >> 32) & 0xff) << 16 | ((r >> 48) & 0x7f) << 24);
 }
+
+// The same with a deadline (timeout_ns > 0) and/or lazy cancellation
+// (lazy_ns > 0, ctx: the caller's context words), default frames.
+struct cg_direct_dl_req {
+	uintptr_t fn;
+	void *arg;
+	int64_t timeout_ns, grace_ns, lazy_ns;
+	uintptr_t ctx[2];
+};
+
+int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
+	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES,
+	                               q->timeout_ns, q->grace_ns, NULL, q->lazy_ns, q->ctx);
+	if (rc <= 0)
+		return rc;
+	int64_t r = cgoguard_pool_publish(rc);
+	return (int32_t)((r & 0xffff) | ((r >> 32) & 0xff) << 16 | ((r >> 48) & 0x7f) << 24);
+}
 */
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"unsafe"
 )
@@ -83,6 +102,28 @@ func directCall(fn, arg unsafe.Pointer) int64 {
 	// arg stays reachable until fn has returned, whatever the caller
 	// still holds (cgo's wrappers do the same with their arguments).
 	runtime.KeepAlive(arg)
+	return directResult(r)
+}
+
+var directCallDlFn = unsafe.Pointer(C.cg_direct_call_dl)
+
+// directCallDeadline is directCall with a deadline (timeout > 0) and/or,
+// for a cancellable ctx, lazy cancellation; grace as WithGrace.
+func directCallDeadline(fn, arg unsafe.Pointer, timeout, grace int64, ctx *context.Context) int64 {
+	cgoCheckPointer(arg, nil)
+	if directNever {
+		directEscape = arg
+	}
+	q := C.struct_cg_direct_dl_req{fn: C.uintptr_t(uintptr(fn)), arg: arg,
+		timeout_ns: C.int64_t(timeout), grace_ns: C.int64_t(grace)}
+	if ctx != nil {
+		w := lazyWords(ctx)
+		q.lazy_ns = C.int64_t(lazyThreshold)
+		q.ctx[0], q.ctx[1] = C.uintptr_t(w[0]), C.uintptr_t(w[1])
+	}
+	r := runtimeCgocall(directCallDlFn, unsafe.Pointer(&q))
+	runtime.KeepAlive(arg)
+	runtime.KeepAlive(ctx)
 	return directResult(r)
 }
 

@@ -35,7 +35,10 @@
 // unwinds as for a fault, and the call returns an *InterruptError (matching
 // ErrTimeout and context.DeadlineExceeded, or context.Canceled). A thread
 // blocked in a system call is stopped at once; one running user code gets
-// a grace period (WithGrace) to reach one. See docs/deadlines.md.
+// a grace period (WithGrace) to reach one. A context's cancellation is
+// registered only for a call still running after 1 ms (CGOGUARD_LAZY_CANCEL
+// changes it): a cancellation before then takes effect at that mark. See
+// docs/deadlines.md.
 //
 // # What recovery can and cannot promise
 //

@@ -17,12 +17,14 @@ static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
 	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
 }
 
-// The same with a deadline and/or a cancellation token.
+// The same with a deadline and/or lazy cancellation (lazy_ns > 0: the
+// context words ctx0, ctx1; see lazy_cgo.go).
 static inline int64_t cg_pool_call_deadline(uintptr_t fn, void *arg, int max_frames,
                                             int64_t timeout_ns, int64_t grace_ns,
-                                            cgoguard_cancel *cancel) {
-	int rc = cg_call_deadline((void (*)(void *))fn, arg, &cg_thread_fault, max_frames,
-	                          timeout_ns, grace_ns, cancel);
+                                            int64_t lazy_ns, uintptr_t ctx0, uintptr_t ctx1) {
+	uintptr_t ctx[2] = {ctx0, ctx1};
+	int rc = cg_call_deadline_lazy((void (*)(void *))fn, arg, &cg_thread_fault, max_frames,
+	                               timeout_ns, grace_ns, NULL, lazy_ns, ctx);
 	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
 }
 
@@ -49,11 +51,13 @@ struct cg_ret6 {
 
 static struct cg_ret6 cg_pool_call6(uintptr_t fn, uintptr_t a0, uintptr_t a1, uintptr_t a2,
                                     uintptr_t a3, uintptr_t a4, uintptr_t a5, int max_frames,
-                                    int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {
+                                    int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
+                                    uintptr_t ctx0, uintptr_t ctx1) {
 	struct cg_args6 c = {fn, {a0, a1, a2, a3, a4, a5}, 0};
 	struct cg_ret6 r;
-	if (timeout_ns > 0 || cancel != NULL)
-		r.rc = cg_pool_call_deadline((uintptr_t)cg_call6, &c, max_frames, timeout_ns, grace_ns, cancel);
+	if (timeout_ns > 0 || lazy_ns > 0)
+		r.rc = cg_pool_call_deadline((uintptr_t)cg_call6, &c, max_frames, timeout_ns, grace_ns,
+		                             lazy_ns, ctx0, ctx1);
 	else
 		r.rc = cg_pool_call((uintptr_t)cg_call6, &c, max_frames);
 	r.ret = c.ret;
@@ -66,6 +70,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -130,8 +135,7 @@ func Call(fn, arg unsafe.Pointer, opts ...Option) error {
 		// The common case of a deadline alone, without building a
 		// configuration.
 		d := opts[0].(timeoutOption)
-		r = int64(C.cg_pool_call_deadline(C.uintptr_t(uintptr(fn)), arg, DefaultMaxFrames,
-			C.int64_t(d), C.int64_t(DefaultGrace), nil))
+		r = directCallDeadline(fn, arg, int64(d), int64(DefaultGrace), nil)
 		if r != 0 {
 			return observe(finishError(resultError(r, nil), nil, time.Duration(d), 1))
 		}
@@ -151,8 +155,8 @@ func isTimeout(o Option) bool {
 
 // finishError completes an *InterruptError with what the Go side knows.
 func finishError(err error, ctx context.Context, timeout time.Duration, attempt int) error {
-	var ie *InterruptError
-	if !errors.As(err, &ie) {
+	ie, ok := err.(*InterruptError) // unwrapped here; errors.As would allocate
+	if !ok {
 		return err
 	}
 	ie.Attempts = attempt
@@ -175,6 +179,18 @@ func CallContext(ctx context.Context, fn, arg unsafe.Pointer, opts ...Option) er
 	if fn == nil {
 		return ErrNilFunction
 	}
+	// The common case: no options, a cancellable context without a
+	// deadline, not done yet.
+	if len(opts) == 0 && ctx != nil && installed.Load() && ctx.Done() != nil {
+		if _, ok := ctx.Deadline(); !ok && ctx.Err() == nil {
+			lazyStart()
+			r := directCallDeadline(fn, arg, 0, int64(DefaultGrace), &ctx)
+			if r == 0 {
+				return nil
+			}
+			return observe(finishError(resultError(r, nil), ctx, 0, 1))
+		}
+	}
 	return callWith(ctx, fn, arg, opts)
 }
 
@@ -182,20 +198,6 @@ func callWith(ctx context.Context, fn, arg unsafe.Pointer, opts []Option) error 
 	_, err := run(ctx, &callReq{fn: uintptr(fn), arg: arg}, opts)
 	return err
 }
-
-// cancelToken is the C cancellation token of a call with a cancellable
-// context, and the function the context runs when it is done. Pooled:
-// a call whose context was not cancelled returns it.
-type cancelToken struct {
-	tok  *C.cgoguard_cancel // an allocation of its own: cgo checks that it holds no Go pointer
-	fire func()
-}
-
-var cancelPool = sync.Pool{New: func() any {
-	ct := &cancelToken{tok: new(C.cgoguard_cancel)}
-	ct.fire = func() { C.cgoguard_cancel_request(ct.tok) }
-	return ct
-}}
 
 // callReq is one C call: fn(arg), or fn(args...) for CallFunc.
 type callReq struct {
@@ -205,19 +207,27 @@ type callReq struct {
 	nargs bool // a CallFunc call
 }
 
-// attempt makes the call once under a guard.
-func (q *callReq) attempt(maxFrames int, timeout, grace int64, tok *C.cgoguard_cancel) (int64, uintptr) {
+// attempt makes the call once under a guard; lazy > 0 with ctx for lazy
+// cancellation.
+func (q *callReq) attempt(maxFrames int, timeout, grace, lazy int64, ctx *context.Context) (int64, uintptr) {
+	var w [2]uintptr
+	if lazy > 0 {
+		w = lazyWords(ctx)
+	}
 	if q.nargs {
 		r := C.cg_pool_call6(C.uintptr_t(q.fn), C.uintptr_t(q.args[0]), C.uintptr_t(q.args[1]), C.uintptr_t(q.args[2]),
 			C.uintptr_t(q.args[3]), C.uintptr_t(q.args[4]), C.uintptr_t(q.args[5]), C.int(maxFrames),
-			C.int64_t(timeout), C.int64_t(grace), tok)
+			C.int64_t(timeout), C.int64_t(grace), C.int64_t(lazy), C.uintptr_t(w[0]), C.uintptr_t(w[1]))
+		runtime.KeepAlive(ctx)
 		return int64(r.rc), uintptr(r.ret)
 	}
-	if timeout <= 0 && tok == nil {
+	if timeout <= 0 && lazy <= 0 {
 		return int64(C.cg_pool_call(C.uintptr_t(q.fn), q.arg, C.int(maxFrames))), 0
 	}
-	return int64(C.cg_pool_call_deadline(C.uintptr_t(q.fn), q.arg, C.int(maxFrames),
-		C.int64_t(timeout), C.int64_t(grace), tok)), 0
+	r := int64(C.cg_pool_call_deadline(C.uintptr_t(q.fn), q.arg, C.int(maxFrames),
+		C.int64_t(timeout), C.int64_t(grace), C.int64_t(lazy), C.uintptr_t(w[0]), C.uintptr_t(w[1])))
+	runtime.KeepAlive(ctx)
+	return r, 0
 }
 
 // run makes one guarded call, with retries on timeout, for Call,
@@ -235,18 +245,10 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 			return 0, err
 		}
 	}
-	var tok *C.cgoguard_cancel
+	var lazy int64
 	if ctx.Done() != nil {
-		ct := cancelPool.Get().(*cancelToken)
-		stop := context.AfterFunc(ctx, ct.fire)
-		defer func() {
-			if stop() {
-				// The cancellation never ran and never will: the token
-				// can serve another call.
-				cancelPool.Put(ct)
-			}
-		}()
-		tok = ct.tok
+		lazyStart()
+		lazy = lazyThreshold
 	}
 	grace := int64(c.grace)
 	if c.grace < 0 {
@@ -261,13 +263,10 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 				timeout = left
 			}
 		}
-		if tok != nil {
-			*tok = C.cgoguard_cancel{}
-			if ctx.Err() != nil {
-				return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
-			}
+		if lazy != 0 && ctx.Err() != nil {
+			return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
 		}
-		r, ret := q.attempt(c.maxFrames, timeout, grace, tok)
+		r, ret := q.attempt(c.maxFrames, timeout, grace, lazy, &ctx)
 		if r == 0 {
 			return ret, nil
 		}

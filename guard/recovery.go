@@ -74,11 +74,13 @@ func addHook[F any](list *atomic.Pointer[[]*F], f F) func() {
 // observe counts err, when it is a recovered fault or an interrupt, and runs
 // the hooks. It returns err.
 func observe(err error) error {
-	var ce *CrashError
-	var ie *InterruptError
+	// A type switch first: errors.As makes its target escape (an
+	// allocation per fault); errors come here unwrapped.
+	ce, _ := err.(*CrashError)
+	ie, _ := err.(*InterruptError)
 	switch {
 	case err == nil:
-	case errors.As(err, &ce):
+	case ce != nil || ie == nil && errors.As(err, &ce):
 		stats.crashes.Add(1)
 		noteTaint(ce.Taint, ce.Time)
 		if l := hooks.crash.Load(); l != nil {
@@ -86,7 +88,7 @@ func observe(err error) error {
 				(*f)(ce)
 			}
 		}
-	case errors.As(err, &ie):
+	case ie != nil || errors.As(err, &ie):
 		stats.interrupts.Add(1)
 		if ie.Forced {
 			stats.forced.Add(1)
@@ -114,22 +116,37 @@ func noteTaint(t Taint, at time.Time) {
 }
 
 // callerStack returns the calling goroutine's stack, from the first frame
-// outside this package outward. On the fault path: function names only
-// (runtime.FuncForPC), no file and line, and one allocation.
+// outside this package outward. On the fault path: which PCs belong to this
+// package is remembered (pkgPCs), so a repeated fault site costs no
+// function lookup; one allocation.
 func callerStack() []uintptr {
 	var buf [64]uintptr
 	pcs := buf[:runtime.Callers(3, buf[:])]
-	for len(pcs) > 0 {
-		// A return address: the call is the instruction before it. A
-		// function of this package inlined into the caller's code counts
-		// as the caller's.
-		f := runtime.FuncForPC(pcs[0] - 1)
-		if f == nil || !strings.HasPrefix(f.Name(), packagePath+".") {
-			break
-		}
+	for len(pcs) > 0 && inPackage(pcs[0]) {
 		pcs = pcs[1:]
 	}
 	return append([]uintptr(nil), pcs...)
+}
+
+// pkgPCs caches inPackage's verdicts: entry pc<<1 | verdict, direct-mapped.
+var pkgPCs [256]atomic.Uintptr
+
+// inPackage reports whether the return address pc is in a function of this
+// package. The call is the instruction before it; a function of this
+// package inlined into the caller's code counts as the caller's.
+func inPackage(pc uintptr) bool {
+	e := &pkgPCs[(pc^pc>>8)%uintptr(len(pkgPCs))]
+	if v := e.Load(); v>>1 == pc {
+		return v&1 != 0
+	}
+	f := runtime.FuncForPC(pc - 1)
+	in := f != nil && strings.HasPrefix(f.Name(), packagePath+".")
+	v := pc << 1
+	if in {
+		v |= 1
+	}
+	e.Store(v)
+	return in
 }
 
 const packagePath = "github.com/cgoguard/cgoguard/guard"

@@ -12,9 +12,10 @@ import (
 // left to Go: exit status 2 and Go's report, not a recovery.
 func TestUnguardedFaultInsideGoCallback(t *testing.T) {
 	bin := buildProgram(t, "./cbcrash")
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 6; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		out, err := exec.CommandContext(ctx, bin).CombinedOutput()
+		arg := []string{"frames", "noframes"}[i%2] // WithMaxFrames(0) for half
+		out, err := exec.CommandContext(ctx, bin, arg).CombinedOutput()
 		cancel()
 		ee, ok := err.(*exec.ExitError)
 		if !ok || ee.ExitCode() != 2 {

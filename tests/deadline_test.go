@@ -306,10 +306,10 @@ func TestDeadlineNoLeaks(t *testing.T) {
 	}
 }
 
-func rssKiB(t *testing.T) int { return statusKiB(t, "VmRSS:") }
+func rssKiB(t testing.TB) int { return statusKiB(t, "VmRSS:") }
 
 // statusKiB reads one "Name: N kB" field of /proc/self/status.
-func statusKiB(t *testing.T, field string) int {
+func statusKiB(t testing.TB, field string) int {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -325,7 +325,7 @@ func statusKiB(t *testing.T, field string) int {
 	return 0
 }
 
-func countDir(t *testing.T, dir string) int {
+func countDir(t testing.TB, dir string) int {
 	t.Helper()
 	e, err := os.ReadDir(dir)
 	if err != nil {
@@ -476,5 +476,79 @@ func TestNoEINTRAfterInterrupt(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// Cancellation is registered only for a call still running after a
+// threshold (1 ms; CGOGUARD_LAZY_CANCEL): calls lasting about that long,
+// cancelled before, around or after it, or never, on many goroutines.
+// Every cancelled call that was still running is interrupted with
+// context.Canceled; a call whose context was not cancelled always
+// completes; none hangs (the hand-over to the registrar races with the
+// call's end).
+func TestLazyCancelAroundThreshold(t *testing.T) {
+	workers, rounds := 8, 150
+	if testing.Short() {
+		rounds = 30
+	}
+	var wg sync.WaitGroup
+	var cancelled, completed atomic.Int64
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				us := 200 + (w*rounds+i)*37%2600 // 0.2-2.8 ms
+				r := payload.NewResult(us)
+				ctx, cancel := context.WithCancel(context.Background())
+				cancelAt := time.Duration(-1)
+				if i%3 != 0 {
+					cancelAt = time.Duration((w*7+i*13)%3000) * time.Microsecond
+					time.AfterFunc(cancelAt, cancel)
+				}
+				start := time.Now()
+				err := guard.CallContext(ctx, payload.SleepUs, unsafe.Pointer(r))
+				took := time.Since(start)
+				switch {
+				case err == nil:
+					completed.Add(1)
+					if r.Out() != us {
+						t.Errorf("out %d, want %d", r.Out(), us)
+					}
+				case errors.Is(err, context.Canceled):
+					cancelled.Add(1)
+					if cancelAt < 0 {
+						t.Errorf("a call whose context was never cancelled: %v", err)
+					}
+				default:
+					t.Errorf("sleep %d µs, cancel at %v: %v", us, cancelAt, err)
+				}
+				if took > 5*time.Second {
+					t.Errorf("took %v", took)
+				}
+				cancel()
+				payload.Free(r)
+			}
+		}(w)
+	}
+	wg.Wait()
+	t.Logf("%d completed, %d cancelled", completed.Load(), cancelled.Load())
+	if cancelled.Load() == 0 {
+		t.Fatal("no call was cancelled")
+	}
+}
+
+// A call blocked for good whose context is cancelled before the lazy
+// threshold is interrupted once the threshold passes.
+func TestLazyCancelBeforeThreshold(t *testing.T) {
+	blockingSetup(t)
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Microsecond, cancel)
+		if err := guard.CallContext(ctx, payload.ReadPipe, unsafe.Pointer(r)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v", err)
+		}
 	}
 }

@@ -20,7 +20,13 @@ func main() {
 		return 0
 	})
 	r := payload.NewResult(0)
-	err := guard.Call(payload.CallGo, unsafe.Pointer(r))
+	var opts []guard.Option
+	if len(os.Args) > 1 && os.Args[1] == "noframes" {
+		// No frames wanted: the handler then checks for Go frames with
+		// a scan of the stack instead of a walk.
+		opts = append(opts, guard.WithMaxFrames(0))
+	}
+	err := guard.Call(payload.CallGo, unsafe.Pointer(r), opts...)
 	if errors.Is(err, guard.ErrCrash) {
 		fmt.Println("recovered by the outer guard:", err)
 		os.Exit(0)
