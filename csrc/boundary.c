@@ -248,13 +248,14 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 
 /*
  * A region's deadline (guard.DoContext): arms the calling thread's slot for
- * goroutine g, which stays on this thread until cgoguard_region_disarm
- * (the Go side locks it to the thread). Returns the call's generation, 0
- * when the token was already cancelled (disarm all the same), or a
+ * goroutine g, which stays on this thread until the Go side disarms it (it
+ * locks the goroutine to the thread), with a deadline timeout_ns from now
+ * (0: none) and/or lazy cancellation (lazy_ns > 0, with the context's
+ * words; see deadline.c). Returns the call's generation and the slot, or a
  * negative CGOGUARD_E* code.
  */
-int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns,
-                            cgoguard_cancel *cancel) {
+int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
+                            uintptr_t ctx0, uintptr_t ctx1, struct cg_slot **slot) {
 	struct cg_slot *s = cg_thread_slot;
 	if (s == NULL) {
 		int rc = cg_call_deadline_slow();
@@ -265,21 +266,15 @@ int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns,
 	if (__atomic_load_n(&s->deadline, __ATOMIC_RELAXED) != 0)
 		return CGOGUARD_ENESTEDDEADLINE;
 	uint64_t gen = (s->gen + 1) & CG_TAG_GEN_MASK;
-	if (gen == 0)
-		gen = 1;
+	uintptr_t ctx[2] = {ctx0, ctx1};
 	s->region_g = g;
-	int rc = cg_arm(s, gen, timeout_ns, grace_ns, 0, cancel);
-	if (rc == CGOGUARD_CANCELED)
-		return 0;
-	return rc == CGOGUARD_OK ? (int64_t)gen : rc;
+	cg_arm(s, gen, timeout_ns, grace_ns, 0, NULL, lazy_ns, ctx);
+	*slot = s;
+	return (int64_t)gen;
 }
 
-void cgoguard_region_disarm(uint64_t gen, cgoguard_cancel *cancel) {
-	struct cg_slot *s = cg_thread_slot;
-	if (s == NULL)
-		return;
-	cg_disarm(s, gen, cancel);
-	s->region_g = 0;
-}
+/* The rest of a region's disarm (the Go package does cg_disarm's fast part
+ * itself): a registered cancellation to remove, signals to drain. */
+void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
 
 #endif /* x86-64 Linux */

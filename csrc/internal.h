@@ -380,8 +380,8 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
 int cgoguard_boundary_probe(uintptr_t g);
 void cgoguard_boundary_init_clear(void);
 int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
-                            uintptr_t ctx0, uintptr_t ctx1);
-void cgoguard_region_disarm(uint64_t gen);
+                            uintptr_t ctx0, uintptr_t ctx1, struct cg_slot **slot);
+void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
 /* From the handler: if the thread is in C code of a cgo call made by a
  * goroutine in a region (want_g, if not 0), records the fault in
  * cg_thread_fault and makes the thread resume at the land function with rc.

@@ -10,9 +10,10 @@ import "C"
 import (
 	"context"
 	"runtime"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 )
@@ -73,11 +74,15 @@ func doWith(ctx context.Context, f func(), opts []Option) error {
 	if err := contextError(ctx); err != nil {
 		return err
 	}
-	c := buildConfig(opts)
-	if c.err != nil {
+	var c callConfig
+	if d, ok := singleTimeout(opts); ok {
+		// The common case of a deadline alone, without building a
+		// configuration option by option.
+		c = defaultConfig
+		c.timeout = d
+	} else if c = buildConfig(opts); c.err != nil {
 		return c.err
-	}
-	if c.retries != 0 {
+	} else if c.retries != 0 {
 		return errDoRetries
 	}
 	if !regionsUp.Load() {
@@ -107,35 +112,49 @@ func doWith(ctx context.Context, f func(), opts []Option) error {
 }
 
 // doDeadline runs f in a region with the calling thread's deadline slot
-// armed for it.
+// armed for it: a deadline, and a cancellable ctx registered lazily as for
+// CallContext (lazy_cgo.go).
 func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin *regionFinish) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var tok *C.cgoguard_cancel
+	var lazy int64
+	var w [2]uintptr
 	if ctx.Done() != nil {
-		ct := cancelPool.Get().(*cancelToken)
-		*ct.tok = C.cgoguard_cancel{}
-		stop := context.AfterFunc(ctx, ct.fire)
-		defer func() {
-			if stop() {
-				cancelPool.Put(ct)
-			}
-		}()
-		tok = ct.tok
+		lazyStart()
+		lazy = lazyThreshold
+		w = lazyWords(&ctx)
 	}
 	grace := int64(c.grace)
 	if c.grace < 0 {
 		grace = -1
 	}
-	gen := int64(C.cgoguard_region_arm(C.uintptr_t(cgoboundary.G()), C.int64_t(timeout), C.int64_t(grace), tok))
+	var slot *C.struct_cg_slot
+	gen := int64(C.cgoguard_region_arm(C.uintptr_t(cgoboundary.G()), C.int64_t(timeout), C.int64_t(grace),
+		C.int64_t(lazy), C.uintptr_t(w[0]), C.uintptr_t(w[1]), &slot))
 	if gen < 0 {
 		return resultError(gen, c)
 	}
-	defer C.cgoguard_region_disarm(C.uint64_t(gen), tok)
-	if gen == 0 { // cancelled before it started
+	defer regionDisarm(slot, uint64(gen))
+	if lazy != 0 && ctx.Err() != nil {
 		return &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
 	}
+	// ctx, whose words the slot holds until the disarm, stays reachable
+	// through fin, in the caller's frame.
 	return doRegion(f, int32(c.maxFrames), fin)
+}
+
+// regionDisarm is cg_disarm (csrc/internal.h) for a region, without a cgo
+// call on its fast path: store the deadline 0, then load fired_gen and
+// lazy_gen (the watchdog stores those, fences every thread, then loads the
+// deadline; Go's atomic store is a full fence anyway). Only a call the
+// watchdog signalled or handed to the registrar needs C.
+func regionDisarm(s *C.struct_cg_slot, gen uint64) {
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&s.deadline)), 0)
+	if atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.fired_gen))) == gen ||
+		atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.lazy_gen))) == gen {
+		C.cgoguard_region_disarm_slow(s, C.uint64_t(gen))
+	}
+	s.region_g = 0
 }
 
 // regionFinish is what the Do that recovers a fault adds to its error: the
@@ -211,40 +230,22 @@ func popRegionDumpDir(g uintptr) {
 // regionError builds the error of a fault or interrupt taken in a region
 // of goroutine g, as far as the callback can: the Do that recovers it
 // completes an interrupt with its context.
-func regionError(g uintptr, r int64, goStack []uintptr) error {
+func regionError(g uintptr, r int64) error {
 	var c *callConfig
 	regionDumpDirs.mu.Lock()
 	if l := regionDumpDirs.m[g]; len(l) > 0 {
 		c = &callConfig{dumpDir: l[len(l)-1], dumpDirSet: true}
 	}
 	regionDumpDirs.mu.Unlock()
-	err := resultError(r, c)
-	switch e := err.(type) {
-	case *CrashError:
-		e.GoStack = goStack
-	case *InterruptError:
-		e.GoStack = goStack
-	}
-	return err
+	return resultError(r, c)
 }
 
-// regionStack is the faulting goroutine's Go stack as the callback sees
-// it: from the Go frame that made the cgo call down to the goroutine's
-// start, without the callback's own frames.
-func regionStack() []uintptr {
-	var buf [64]uintptr
-	pcs := buf[:runtime.Callers(3, buf[:])]
-	for len(pcs) > 0 {
-		f := runtime.FuncForPC(pcs[0] - 1)
-		if f == nil {
-			break
-		}
-		name := f.Name()
-		if !strings.HasPrefix(name, packagePath+".") && !strings.HasPrefix(name, "runtime.cgocallback") &&
-			name != "runtime.cgocall" && !strings.HasPrefix(name, "_cgoexp_") {
-			break
-		}
-		pcs = pcs[1:]
+// singleTimeout reports whether opts is one valid WithTimeout, and its
+// duration.
+func singleTimeout(opts []Option) (time.Duration, bool) {
+	if len(opts) != 1 {
+		return 0, false
 	}
-	return append([]uintptr(nil), pcs...)
+	d, ok := opts[0].(timeoutOption)
+	return time.Duration(d), ok && d > 0
 }

@@ -15,5 +15,5 @@ import "github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 //
 //export cgoguardUnwindRegion
 func cgoguardUnwindRegion(r int64) {
-	panic(regionError(cgoboundary.G(), r, regionStack()))
+	panic(regionError(cgoboundary.G(), r))
 }

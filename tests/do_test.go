@@ -307,3 +307,29 @@ func TestDoDumpDir(t *testing.T) {
 		t.Fatalf("Do without WithDumpDir wrote %q", ce.DumpPath)
 	}
 }
+
+// A fault's GoStack under Do is the faulting goroutine's stack from the
+// cgo call that faulted: the Go function that made it, f, Do's caller;
+// nothing of the callback that turned the fault into a panic.
+func TestDoGoStack(t *testing.T) {
+	err := guard.Do(func() { payload.RawCall(payload.NullWrite, nil) })
+	var ce *guard.CrashError
+	if !errors.As(err, &ce) {
+		t.Fatal(err)
+	}
+	var names []string
+	frames := runtime.CallersFrames(ce.GoStack)
+	for {
+		f, more := frames.Next()
+		names = append(names, f.Function)
+		if !more {
+			break
+		}
+	}
+	joined := strings.Join(names, "\n")
+	if strings.Contains(joined, "cgocallback") || strings.Contains(joined, "cgoguardUnwindRegion") ||
+		!strings.Contains(joined, "payload.RawCall") || !strings.Contains(joined, "tests.TestDoGoStack") {
+		t.Fatalf("GoStack:\n%s", joined)
+	}
+	t.Logf("GoStack:\n%s", joined)
+}
