@@ -267,10 +267,10 @@ func soakStep(rng *rand.Rand, faults []payload.Fault, blockers []payload.Blocker
 	case k < 75: // a blocking call in a plain cgo call inside DoContext
 		b := blockers[rng.Intn(len(blockers))]
 		d := time.Duration(1+rng.Intn(50)) * time.Millisecond
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		err := guard.DoContext(ctx, func() { payload.RawCall(b.Fn, unsafe.Pointer(r)) },
+		// The deadline as an option: a context's could pass before the
+		// call starts on a loaded machine (a NotStartedError).
+		err := guard.Do(func() { payload.RawCall(b.Fn, unsafe.Pointer(r)) }, guard.WithTimeout(d),
 			guard.WithGrace(time.Duration(rng.Intn(20))*time.Millisecond), guard.WithMaxFrames(4))
-		cancel()
 		var ie *guard.InterruptError
 		if !errors.As(err, &ie) || !errors.Is(err, context.DeadlineExceeded) || ie.InSyscall != b.Syscall {
 			return fmt.Errorf("DoContext blocker %s under %v: %v", b.Name, d, err)
