@@ -273,6 +273,18 @@ int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, i
 	return (int64_t)gen;
 }
 
+/* The offset of the calling thread's cg_thread_slot from its thread
+ * pointer: the same for every thread (initial-exec TLS), so that Go code
+ * holding a thread reads its slot without a cgo call. */
+intptr_t cgoguard_slot_tls_offset(void) {
+	uintptr_t tp;
+	__asm__("movq %%fs:0, %0" : "=r"(tp));
+	return (intptr_t)((uintptr_t)&cg_thread_slot - tp);
+}
+
+/* The calling thread's slot, as C sees it (for tests). */
+struct cg_slot *cgoguard_thread_slot(void) { return cg_thread_slot; }
+
 /* The rest of a region's disarm (the Go package does cg_disarm's fast part
  * itself): a registered cancellation to remove, signals to drain. */
 void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }

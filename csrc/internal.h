@@ -352,7 +352,7 @@ _Static_assert(sizeof(struct cg_region) == 32, "struct cg_region is shared with 
 /* A goroutine's entry is one of CG_REGION_WAYS after its hash, or else in
  * the overflow area (entries 0 .. cg_region_overflow_used-1 of it). */
 #define CG_REGION_SLOTS 16384
-#define CG_REGION_WAYS 8
+#define CG_REGION_WAYS 4
 #define CG_REGION_OVERFLOW 4096
 extern struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
 extern uint32_t cg_region_overflow_used;
@@ -382,6 +382,8 @@ void cgoguard_boundary_init_clear(void);
 int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
                             uintptr_t ctx0, uintptr_t ctx1, struct cg_slot **slot);
 void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
+intptr_t cgoguard_slot_tls_offset(void);
+struct cg_slot *cgoguard_thread_slot(void);
 /* From the handler: if the thread is in C code of a cgo call made by a
  * goroutine in a region (want_g, if not 0), records the fault in
  * cg_thread_fault and makes the thread resume at the land function with rc.

@@ -66,6 +66,7 @@ func initRegions() error {
 			regionsErr = ErrInstall
 			return
 		}
+		slotTLSOffset = int(C.cgoguard_slot_tls_offset())
 		if r := C.cgoguard_boundary_probe(C.uintptr_t(cgoboundary.G())); r != 0 {
 			C.cgoguard_boundary_init_clear()
 			regionsErr = fmt.Errorf("%w: check %d failed inside a cgo call", ErrRuntimeUnsupported, int(r))

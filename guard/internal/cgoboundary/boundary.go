@@ -25,6 +25,16 @@ import (
 // by Go code.
 func G() uintptr
 
+// ThreadPointer returns the calling thread's thread pointer (the %fs base
+// the C library set up): with it, Go code reaches the thread's
+// initial-exec C thread-locals, which lie at fixed offsets from it. The
+// goroutine must be locked to its thread for the result to stay its own.
+func ThreadPointer() unsafe.Pointer
+
+// ReadTSC returns the CPU's time-stamp counter (RDTSC), the clock the C
+// core keeps deadlines in once it has calibrated it.
+func ReadTSC() uint64
+
 func asmcgocallCode() (fn, landingpad unsafe.Pointer)
 
 // gPointer is G as a pointer, to read the runtime's g.

@@ -2,7 +2,10 @@
 
 package cgoboundary
 
-import "errors"
+import (
+	"errors"
+	"unsafe"
+)
 
 // Layout is what a handler needs to know about the runtime's cgo boundary.
 type Layout struct{ Ret, OffSyscallSP, OffNoCallback uintptr }
@@ -15,3 +18,9 @@ func G() uintptr { return 0 }
 
 // Find reports ErrUnknownRuntime.
 func Find() (Layout, error) { return Layout{}, ErrUnknownRuntime }
+
+// ThreadPointer returns nil: not known on this architecture.
+func ThreadPointer() unsafe.Pointer { return nil }
+
+// ReadTSC returns 0: not known on this architecture.
+func ReadTSC() uint64 { return 0 }

@@ -67,6 +67,9 @@ func main() {
 			}
 		}},
 	}
+	for _, d := range doVariants(arg, ctx) {
+		vs = append(vs, variant{name: d.name, div: d.div, f: d.f})
+	}
 	if *only != "" {
 		for _, v := range vs {
 			if v.name == *only {
