@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // NotStartedError is returned when the context was already done before the
@@ -37,4 +38,21 @@ func contextError(ctx context.Context) error {
 		return &NotStartedError{Err: err, Cause: context.Cause(ctx)}
 	}
 	return nil
+}
+
+// callTimeout is the timeout of a call starting now: timeout (0: none), or
+// less when ctx's deadline comes first; a *NotStartedError when that
+// deadline has already passed.
+func callTimeout(ctx context.Context, timeout time.Duration) (int64, error) {
+	t := int64(timeout)
+	if dl, ok := ctx.Deadline(); ok {
+		left := int64(time.Until(dl))
+		if left <= 0 {
+			return 0, &NotStartedError{Err: context.DeadlineExceeded, Cause: context.Cause(ctx)}
+		}
+		if t <= 0 || left < t {
+			t = left
+		}
+	}
+	return t, nil
 }

@@ -91,13 +91,9 @@ func doWith(ctx context.Context, f func(), opts []Option) error {
 			return err
 		}
 	}
-	timeout := int64(c.timeout)
-	if dl, ok := ctx.Deadline(); ok {
-		if left := int64(time.Until(dl)); left <= 0 {
-			return &NotStartedError{Err: context.DeadlineExceeded, Cause: context.Cause(ctx)}
-		} else if timeout <= 0 || left < timeout {
-			timeout = left
-		}
+	timeout, err := callTimeout(ctx, c.timeout)
+	if err != nil {
+		return err
 	}
 	if c.dumpDirSet {
 		// The fault path, in the callback, needs the directory.

@@ -255,13 +255,9 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 		grace = -1
 	}
 	for attempt := 1; ; attempt++ {
-		timeout := int64(c.timeout)
-		if dl, ok := ctx.Deadline(); ok {
-			if left := int64(time.Until(dl)); left <= 0 {
-				return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
-			} else if timeout <= 0 || left < timeout {
-				timeout = left
-			}
+		timeout, err := callTimeout(ctx, c.timeout)
+		if err != nil {
+			return 0, err
 		}
 		if lazy != 0 && ctx.Err() != nil {
 			return 0, &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
@@ -270,7 +266,7 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 		if r == 0 {
 			return ret, nil
 		}
-		err := observe(finishError(resultError(r, &c), ctx, c.timeout, attempt))
+		err = observe(finishError(resultError(r, &c), ctx, c.timeout, attempt))
 		var ie *InterruptError
 		if errors.As(err, &ie) && ie.Err == ErrTimeout && attempt <= c.retries {
 			continue
