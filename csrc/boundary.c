@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ucontext.h>
 #include <unwind.h>
 
@@ -37,29 +38,44 @@
  * where no region can exist. */
 struct cg_boundary_layout cg_layout;
 
-struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
-uint32_t cg_region_overflow_used;
+struct cg_region_chunk cg_region_chunks[CG_REGION_CHUNKS];
+static pthread_mutex_t cg_region_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* The open region of goroutine g that can take a fault, or NULL. Entries
- * are written by their own goroutine, the one running on this thread when
- * the handler looks (others only claim free entries): plain loads
- * suffice. */
+/* The open region of goroutine g that can take a fault, or NULL. */
 struct cg_region *cg_region_find(uintptr_t g) {
 	if (g == 0)
 		return NULL;
-	uint32_t h = cg_region_hash(g);
-	for (uint32_t i = 0; i < CG_REGION_WAYS; i++) {
-		struct cg_region *r = &cg_regions[(h + i) & (CG_REGION_SLOTS - 1)];
-		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
-			return r->depth > 0 && r->unwinding == 0 ? r : NULL;
+	struct cg_region *r = cg_region_of(g);
+	return r != NULL && r->depth > 0 && r->unwinding == 0 ? r : NULL;
+}
+
+/* Gives g's chunk its entries (the Go side's slow path). Returns 0, or
+ * CGOGUARD_EINSTALL when no memory or no room is left. */
+int cgoguard_region_chunk_add(uintptr_t g) {
+	uintptr_t key = (g >> CG_REGION_CHUNK_SHIFT) + 1;
+	int rc = CGOGUARD_EINSTALL;
+	pthread_mutex_lock(&cg_region_mu);
+	uint32_t h = cg_region_chunk_hash(key);
+	for (uint32_t i = 0; i < CG_REGION_CHUNKS; i++) {
+		struct cg_region_chunk *c = &cg_region_chunks[(h + i) & (CG_REGION_CHUNKS - 1)];
+		uintptr_t k = __atomic_load_n(&c->key, __ATOMIC_RELAXED);
+		if (k == key) {
+			rc = CGOGUARD_OK;
+			break;
+		}
+		if (k != 0)
+			continue;
+		void *m = mmap(NULL, CG_REGION_PER_CHUNK * sizeof(struct cg_region), PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			break;
+		c->entries = m;
+		__atomic_store_n(&c->key, key, __ATOMIC_RELEASE);
+		rc = CGOGUARD_OK;
+		break;
 	}
-	uint32_t n = __atomic_load_n(&cg_region_overflow_used, __ATOMIC_ACQUIRE);
-	for (uint32_t i = 0; i < n && i < CG_REGION_OVERFLOW; i++) {
-		struct cg_region *r = &cg_regions[CG_REGION_SLOTS + i];
-		if (__atomic_load_n(&r->g, __ATOMIC_RELAXED) == g)
-			return r->depth > 0 && r->unwinding == 0 ? r : NULL;
-	}
-	return NULL;
+	pthread_mutex_unlock(&cg_region_mu);
+	return rc;
 }
 
 /* A runaway recursion fills the whole thread stack with frames: the walk

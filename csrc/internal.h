@@ -331,12 +331,11 @@ void cg_lazy_cancel(struct cg_slot *s, uint64_t gen);
 
 /* ---- guard regions at the cgo boundary (boundary.c) ---- */
 
-/* A goroutine inside guard.Do: its g, how many regions it has open, and
- * the innermost one's frame count. Written by that goroutine (the Go
- * package claims a free entry with a CAS on g) and by the handler on the
- * thread that goroutine runs on. Laid out as the Go side expects. */
+/* A goroutine inside guard.Do: how many regions it has open, and the
+ * innermost one's frame count. Written by that goroutine and by the handler
+ * on the thread that goroutine runs on (never by others: no claim, no
+ * atomic read-modify-write). Laid out as the Go side expects. */
 struct cg_region {
-	uintptr_t g;
 	int32_t depth;
 	int32_t max_frames;
 	/* Set by the handler to the depth a fault or interrupt was taken at:
@@ -345,22 +344,48 @@ struct cg_region {
 	 * unwound). */
 	int32_t unwinding;
 	int32_t pad_;
-	uint64_t pad2_;
 };
-_Static_assert(sizeof(struct cg_region) == 32, "struct cg_region is shared with Go");
+_Static_assert(sizeof(struct cg_region) == 16, "struct cg_region is shared with Go");
 
-/* A goroutine's entry is one of CG_REGION_WAYS after its hash, or else in
- * the overflow area (entries 0 .. cg_region_overflow_used-1 of it). */
-#define CG_REGION_SLOTS 16384
-#define CG_REGION_WAYS 4
-#define CG_REGION_OVERFLOW 4096
-extern struct cg_region cg_regions[CG_REGION_SLOTS + CG_REGION_OVERFLOW];
-extern uint32_t cg_region_overflow_used;
+/*
+ * Regions are found by the address of the goroutine's g. A g is larger
+ * than 256 bytes (a grain), so no two live goroutines share a grain, and
+ * a g is never freed (a new goroutine reuses it only after the old one
+ * ended, outside any Do): an entry per grain needs no key and no claim.
+ * The Go heap is split into chunks of 4 MiB; a chunk that holds a g gets
+ * an array of entries (256 KiB, mapped on first use and never freed),
+ * found through a small insert-only table keyed by chunk.
+ */
+#define CG_REGION_GRAIN_SHIFT 8
+#define CG_REGION_CHUNK_SHIFT 22
+#define CG_REGION_PER_CHUNK (1 << (CG_REGION_CHUNK_SHIFT - CG_REGION_GRAIN_SHIFT))
+#define CG_REGION_CHUNKS 1024
+struct cg_region_chunk {
+	uintptr_t key;             /* (g >> CG_REGION_CHUNK_SHIFT) + 1; 0: free (atomic, set last) */
+	struct cg_region *entries; /* CG_REGION_PER_CHUNK of them */
+};
+extern struct cg_region_chunk cg_region_chunks[CG_REGION_CHUNKS];
 
-static inline uint32_t cg_region_hash(uintptr_t g) {
-	return (uint32_t)(((uint64_t)g * 0x9e3779b97f4a7c15ULL) >> 50); /* 14 bits */
+static inline uint32_t cg_region_chunk_hash(uintptr_t key) {
+	return (uint32_t)(((uint64_t)key * 0x9e3779b97f4a7c15ULL) >> 54); /* 10 bits */
 }
-_Static_assert(CG_REGION_SLOTS == 1 << 14, "cg_region_hash yields 14 bits");
+_Static_assert(CG_REGION_CHUNKS == 1 << 10, "cg_region_chunk_hash yields 10 bits");
+
+/* The entry of goroutine g, or NULL when its chunk has none yet. */
+static inline struct cg_region *cg_region_of(uintptr_t g) {
+	uintptr_t key = (g >> CG_REGION_CHUNK_SHIFT) + 1;
+	uint32_t h = cg_region_chunk_hash(key);
+	for (uint32_t i = 0; i < CG_REGION_CHUNKS; i++) {
+		struct cg_region_chunk *c = &cg_region_chunks[(h + i) & (CG_REGION_CHUNKS - 1)];
+		uintptr_t k = __atomic_load_n(&c->key, __ATOMIC_ACQUIRE);
+		if (k == key)
+			return &c->entries[(g >> CG_REGION_GRAIN_SHIFT) & (CG_REGION_PER_CHUNK - 1)];
+		if (k == 0)
+			return NULL;
+	}
+	return NULL;
+}
+int cgoguard_region_chunk_add(uintptr_t g);
 
 /* What the Go package found out about its runtime (see boundary.c). */
 struct cg_boundary_layout {

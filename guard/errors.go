@@ -50,9 +50,10 @@ var (
 	// release it does not know): Do refuses rather than risk corrupting the
 	// process. Call still works.
 	ErrRuntimeUnsupported = errors.New("guard: Do is not supported with this Go runtime")
-	// ErrTooManyRegions is returned by Do when more goroutines are inside
-	// Do at once than it has room to track (20,480).
-	ErrTooManyRegions = errors.New("guard: too many goroutines inside Do at once")
+	// ErrTooManyRegions is returned by Do when it cannot track one more
+	// goroutine (no memory, or goroutines spread over more than 4 GiB of
+	// heap).
+	ErrTooManyRegions = errors.New("guard: no room to track one more goroutine inside Do")
 
 	errDoRetries = errors.New("guard: WithRetries is not accepted by Do: running f again is the caller's decision")
 )

@@ -19,27 +19,35 @@ import (
 )
 
 // region mirrors struct cg_region: a goroutine inside Do. Only that
-// goroutine writes its entry once it holds it; the signal handler reads it
-// on the thread the goroutine runs on, so plain stores are seen there.
+// goroutine writes its entry (the handler does, on the thread the goroutine
+// runs on); so plain stores, seen there in order.
 type region struct {
-	g         uintptr // the goroutine's g; 0: free (claimed with a CAS)
-	depth     int32   // Do calls open on it
-	maxFrames int32   // the innermost one's WithMaxFrames
-	unwinding int32   // set by the handler: the depth a fault is unwinding to
+	depth     int32 // Do calls open on it
+	maxFrames int32 // the innermost one's WithMaxFrames
+	unwinding int32 // set by the handler: the depth a fault is unwinding to
 	_         int32
-	_         uint64
+}
+
+// regionChunk mirrors struct cg_region_chunk.
+type regionChunk struct {
+	key     uintptr // (g >> chunkShift) + 1; 0: free
+	entries *[perChunk]region
 }
 
 const (
-	regionSlots    = C.CG_REGION_SLOTS
-	regionWays     = C.CG_REGION_WAYS
-	regionOverflow = C.CG_REGION_OVERFLOW
+	grainShift = C.CG_REGION_GRAIN_SHIFT
+	chunkShift = C.CG_REGION_CHUNK_SHIFT
+	perChunk   = C.CG_REGION_PER_CHUNK
+	chunks     = C.CG_REGION_CHUNKS
 )
 
-var _ = [1]struct{}{}[unsafe.Sizeof(region{})-C.sizeof_struct_cg_region]
+var (
+	_ = [1]struct{}{}[unsafe.Sizeof(region{})-C.sizeof_struct_cg_region]
+	_ = [1]struct{}{}[unsafe.Sizeof(regionChunk{})-C.sizeof_struct_cg_region_chunk]
+)
 
 var (
-	regions *[regionSlots + regionOverflow]region
+	regionChunks *[chunks]regionChunk
 
 	regionsOnce sync.Once
 	regionsErr  error
@@ -60,7 +68,7 @@ func initRegions() error {
 			regionsErr = fmt.Errorf("%w: %v", ErrRuntimeUnsupported, err)
 			return
 		}
-		regions = (*[regionSlots + regionOverflow]region)(unsafe.Pointer(&C.cg_regions[0]))
+		regionChunks = (*[chunks]regionChunk)(unsafe.Pointer(&C.cg_region_chunks[0]))
 		if C.cgoguard_boundary_init(C.uintptr_t(l.Ret), C.uintptr_t(l.OffSyscallSP),
 			C.uintptr_t(l.OffNoCallback), C.uintptr_t(uintptr(unsafe.Pointer(C.cg_do_land)))) != 0 {
 			regionsErr = ErrInstall
@@ -77,82 +85,43 @@ func initRegions() error {
 	return regionsErr
 }
 
-func regionHash(g uintptr) uint32 { return uint32((uint64(g) * 0x9e3779b97f4a7c15) >> 50) }
+func chunkHash(key uintptr) uint32 { return uint32((uint64(key) * 0x9e3779b97f4a7c15) >> 54) }
+
+// regionOf is cg_region_of: goroutine g's entry, or nil when its chunk has
+// none yet.
+func regionOf(g uintptr) *region {
+	key := g>>chunkShift + 1
+	h := chunkHash(key)
+	for i := uint32(0); i < chunks; i++ {
+		c := &regionChunks[(h+i)&(chunks-1)]
+		switch atomic.LoadUintptr(&c.key) {
+		case key:
+			return &c.entries[(g>>grainShift)&(perChunk-1)]
+		case 0:
+			return nil
+		}
+	}
+	return nil
+}
 
 // regionEnter opens a region for goroutine g and returns its entry and the
-// frame count of the region it nests in (0 if none).
+// frame count of the region it nests in (meaningless at depth 1).
 func regionEnter(g uintptr, maxFrames int32) (*region, int32) {
-	h := regionHash(g)
-	var free *region
-	for i := uint32(0); i < regionWays; i++ {
-		e := &regions[(h+i)&(regionSlots-1)]
-		switch atomic.LoadUintptr(&e.g) {
-		case g:
-			prev := e.maxFrames
-			e.maxFrames = maxFrames
-			e.depth++
-			return e, prev
-		case 0:
-			if free == nil {
-				free = e
-			}
+	e := regionOf(g)
+	if e == nil {
+		if C.cgoguard_region_chunk_add(C.uintptr_t(g)) != 0 {
+			return nil, 0
 		}
+		e = regionOf(g)
 	}
-	if n := int(atomic.LoadUint32((*uint32)(unsafe.Pointer(&C.cg_region_overflow_used)))); n > 0 {
-		for i := 0; i < n; i++ {
-			e := &regions[regionSlots+i]
-			if atomic.LoadUintptr(&e.g) == g {
-				prev := e.maxFrames
-				e.maxFrames = maxFrames
-				e.depth++
-				return e, prev
-			}
-		}
-	}
-	if free != nil && atomic.CompareAndSwapUintptr(&free.g, 0, g) {
-		free.maxFrames = maxFrames
-		free.depth = 1
-		return free, 0
-	}
-	return regionEnterSlow(g, h, maxFrames)
+	prev := e.maxFrames
+	e.maxFrames = maxFrames
+	e.depth++
+	return e, prev
 }
 
-// regionEnterSlow claims a free entry when the first choice was taken
-// meanwhile or its ways are all in use: the ways again, then the overflow
-// area. Nil when every entry is in use.
-func regionEnterSlow(g uintptr, h uint32, maxFrames int32) (*region, int32) {
-	for i := uint32(0); i < regionWays; i++ {
-		if e := &regions[(h+i)&(regionSlots-1)]; atomic.CompareAndSwapUintptr(&e.g, 0, g) {
-			e.maxFrames = maxFrames
-			e.depth = 1
-			return e, 0
-		}
-	}
-	used := (*uint32)(unsafe.Pointer(&C.cg_region_overflow_used))
-	for i := 0; i < regionOverflow; i++ {
-		e := &regions[regionSlots+i]
-		if !atomic.CompareAndSwapUintptr(&e.g, 0, g) {
-			continue
-		}
-		e.maxFrames = maxFrames
-		e.depth = 1
-		for {
-			n := atomic.LoadUint32(used)
-			if uint32(i) < n || atomic.CompareAndSwapUint32(used, n, uint32(i+1)) {
-				break
-			}
-		}
-		return e, 0
-	}
-	return nil, 0
-}
-
-// regionExit closes the innermost region of entry e. Freeing the entry is
-// a plain store: another goroutine's CAS sees it soon enough, and the
-// handler only ever looks on this goroutine's thread.
+// regionExit closes the innermost region of entry e.
 func regionExit(e *region, prevFrames int32) {
 	e.maxFrames = prevFrames
-	if e.depth--; e.depth == 0 {
-		e.g = 0
-	}
+	e.depth--
 }

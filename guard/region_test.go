@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 )
 
 // Go code reaches a thread's deadline slot through the thread pointer (no
@@ -37,4 +39,27 @@ func TestThreadSlotSeenFromGo(t *testing.T) {
 			t.Fatal(msg)
 		}
 	}
+}
+
+// Regions are found by g's address at a 256-byte grain: two live
+// goroutines must never share a grain (a g is larger than that).
+func TestLiveGoroutinesHaveDistinctGrains(t *testing.T) {
+	const n = 5000
+	gs := make(chan uintptr, n)
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			gs <- cgoboundary.G()
+			<-release
+		}()
+	}
+	seen := make(map[uintptr]bool, n)
+	for i := 0; i < n; i++ {
+		grain := <-gs >> grainShift
+		if seen[grain] {
+			t.Fatalf("two live goroutines in grain %#x", grain<<grainShift)
+		}
+		seen[grain] = true
+	}
+	close(release)
 }
