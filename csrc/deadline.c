@@ -64,7 +64,7 @@ static pthread_once_t cg_slot_once = PTHREAD_ONCE_INIT;
  * a lock-free stack, pushed by any thread, emptied by the watchdog. */
 static struct cg_slot *cg_dirty_head;
 
-/* The watchdog's min-heap of slots by watch_ns, and its per-pass work list
+/* The watchdog's min-heap of slots by heap_key, and its per-pass work list
  * (both under cg_wd_mu; capacity: every slot). */
 static struct cg_slot **cg_heap;
 static int cg_heap_n, cg_heap_cap;
@@ -257,7 +257,7 @@ static void cg_heap_up(int i) {
 	struct cg_slot *s = cg_heap[i];
 	while (i > 0) {
 		int p = (i - 1) / 2;
-		if (cg_heap[p]->watch_ns <= s->watch_ns)
+		if (cg_heap[p]->heap_key <= s->heap_key)
 			break;
 		cg_heap_put(i, cg_heap[p]);
 		i = p;
@@ -271,9 +271,9 @@ static void cg_heap_down(int i) {
 		int c = 2 * i + 1;
 		if (c >= cg_heap_n)
 			break;
-		if (c + 1 < cg_heap_n && cg_heap[c + 1]->watch_ns < cg_heap[c]->watch_ns)
+		if (c + 1 < cg_heap_n && cg_heap[c + 1]->heap_key < cg_heap[c]->heap_key)
 			c++;
-		if (s->watch_ns <= cg_heap[c]->watch_ns)
+		if (s->heap_key <= cg_heap[c]->heap_key)
 			break;
 		cg_heap_put(i, cg_heap[c]);
 		i = c;
@@ -298,6 +298,7 @@ static void cg_heap_remove(struct cg_slot *s) {
  * reports an arm) and publishes it for arms to compare with. Raising it is
  * safe only behind the pass's fence and re-read (cg_wd_pass). */
 static void cg_watch(struct cg_slot *s, uint64_t w, uint64_t now, uint64_t now_tsc) {
+	s->heap_key = w;
 	__atomic_store_n(&s->watch_ns, w, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->watch_tsc, cg_ns_to_tsc(w, now, now_tsc), __ATOMIC_RELAXED);
 	if (w == UINT64_MAX) {
@@ -315,7 +316,7 @@ static void cg_watch(struct cg_slot *s, uint64_t w, uint64_t now, uint64_t now_t
  * (under cg_wd_mu): stop watching the slot, so that the owner's next arm
  * reports itself (cg_arm) instead of the watchdog coming back to find it. */
 static void cg_unwatch(struct cg_slot *s) {
-	if (s->heap_idx >= 0 || s->watch_ns != UINT64_MAX)
+	if (s->heap_idx >= 0 || s->heap_key != UINT64_MAX)
 		cg_watch(s, UINT64_MAX, 0, 0);
 }
 
@@ -401,7 +402,7 @@ static uint64_t cg_wd_pass(int *notify) {
 			cg_work[n++].s = d;
 		d = next;
 	}
-	while (cg_heap_n > 0 && cg_heap[0]->watch_ns <= now && n < cg_work_cap) {
+	while (cg_heap_n > 0 && cg_heap[0]->heap_key <= now && n < cg_work_cap) {
 		struct cg_slot *s = cg_heap[0];
 		cg_heap_remove(s);
 		cg_work[n++].s = s;
@@ -415,11 +416,12 @@ static uint64_t cg_wd_pass(int *notify) {
 		w->gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 		w->dl = __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE);
 		w->fresh = 0;
-		uint64_t old = s->watch_ns;
+		uint64_t old = s->heap_key;
 		uint64_t at = cg_attention(s, w->gen, w->dl, now, now_tsc, &w->action);
 		/* Raising the watch time needs the fence, unless the call
 		 * was already signalled or handed over: its end then goes
-		 * through cg_drain or cg_lazy_exit, under cg_wd_mu. */
+		 * through cg_drain (which unwatches the slot or makes the
+		 * next arm report itself) or cg_lazy_exit (under cg_wd_mu). */
 		if (at > old && !(w->dl != 0 && (__atomic_load_n(&s->fired_gen, __ATOMIC_RELAXED) == w->gen ||
 		                                 __atomic_load_n(&s->lazy_gen, __ATOMIC_RELAXED) == w->gen)))
 			fence = 1;
@@ -459,7 +461,7 @@ static uint64_t cg_wd_pass(int *notify) {
 				uint64_t at = cg_attention(s, gen, dl, now, now_tsc, &act);
 				if (act != CG_ACT_NONE || at <= now)
 					at = now + 1;
-				if (at < s->watch_ns)
+				if (at < s->heap_key)
 					cg_watch(s, at, now, now_tsc);
 			}
 			continue;
@@ -473,11 +475,19 @@ static uint64_t cg_wd_pass(int *notify) {
 			/* A real-time signal queues: while the last one sent is
 			 * undelivered (the thread waits for a CPU), another
 			 * would only have to be delivered too. */
-			if (!w->fresh && __atomic_load_n(&s->received, __ATOMIC_SEQ_CST) < __atomic_load_n(&s->sent, __ATOMIC_SEQ_CST))
+			if (!w->fresh && __atomic_load_n(&s->received, __ATOMIC_SEQ_CST) < __atomic_load_n(&s->sent, __ATOMIC_SEQ_CST)) {
 				CG_COUNT(4, 1);
-			else if (cg_send(s, gen) == 0) {
-				__atomic_fetch_add(&s->sent, 1, __ATOMIC_SEQ_CST);
-				CG_COUNT(3, 1);
+			} else {
+				/* sending, then the call's state again, then the
+				 * send: a call ending meanwhile either is seen here
+				 * as ended or waits for sending to clear (cg_drain). */
+				__atomic_store_n(&s->sending, 1, __ATOMIC_SEQ_CST);
+				if (__atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) == gen &&
+				    __atomic_load_n(&s->deadline, __ATOMIC_SEQ_CST) != 0 && cg_send(s, gen) == 0) {
+					__atomic_fetch_add(&s->sent, 1, __ATOMIC_SEQ_CST);
+					CG_COUNT(3, 1);
+				}
+				__atomic_store_n(&s->sending, 0, __ATOMIC_RELEASE);
 			}
 		} else if (w->action == CG_ACT_LAZY) {
 			s->lazy_state = CG_LAZY_QUEUED;
@@ -486,7 +496,7 @@ static uint64_t cg_wd_pass(int *notify) {
 		}
 	}
 out:;
-	uint64_t next = cg_heap_n > 0 ? cg_heap[0]->watch_ns : UINT64_MAX;
+	uint64_t next = cg_heap_n > 0 ? cg_heap[0]->heap_key : UINT64_MAX;
 	if (n == cg_work_cap && n > 0)
 		next = now; /* more due than one pass takes */
 	if (cg_cal_state == 1 && cg_cal_t0 + CG_CAL_NS < next)
@@ -643,7 +653,7 @@ static int cg_deadline_prepare(void) {
 			return CGOGUARD_EWATCHDOG;
 		}
 		s->heap_idx = -1;
-		s->watch_ns = s->watch_tsc = UINT64_MAX;
+		s->heap_key = s->watch_ns = s->watch_tsc = UINT64_MAX;
 		cg_nslots++;
 	}
 	s->tid = cg_thread_tid;
@@ -714,14 +724,28 @@ void cg_arm_report(struct cg_slot *s, uint64_t first) {
  * still cut short a system call the kernel does not restart after a handler
  * (poll, select, nanosleep, epoll_wait return EINTR). So a call the
  * watchdog has signalled waits, before returning, until every signal sent
- * for it has been delivered: taking the watchdog's mutex ends any send in
- * progress (and, deadline now 0, no more follow), then each sched_yield
- * returns to user mode, where pending signals are delivered.
+ * for it has been delivered: first for any send in progress to end (and,
+ * deadline now 0, no more follow), then each sched_yield returns to user
+ * mode, where pending signals are delivered.
  */
 static void cg_drain(struct cg_slot *s) {
-	pthread_mutex_lock(&cg_wd_mu);
-	cg_unwatch(s);
-	pthread_mutex_unlock(&cg_wd_mu);
+	/* deadline is 0 (cg_disarm): once no send is in progress, none
+	 * follows. Not the watchdog's mutex: waiting for it (held for a whole
+	 * pass) made the watchdog hand it over, a wake-up, at every release. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&s->sending, __ATOMIC_ACQUIRE))
+		sched_yield();
+	/* Stop watching the slot if that can be done now; else the watchdog
+	 * finds the next call at the resend time. */
+	if (pthread_mutex_trylock(&cg_wd_mu) == 0) {
+		cg_unwatch(s);
+		pthread_mutex_unlock(&cg_wd_mu);
+	} else {
+		/* A pass is running: make the next arm report itself (the
+		 * heap keeps its own key, heap_key). */
+		__atomic_store_n(&s->watch_ns, UINT64_MAX, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->watch_tsc, UINT64_MAX, __ATOMIC_RELAXED);
+	}
 	/* Bounded: a thread whose C code blocked the signal never receives
 	 * it; give up rather than hang. */
 	for (int i = 0; i < 1000; i++) {

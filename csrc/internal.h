@@ -167,12 +167,14 @@ struct cg_slot {
 	/* The watchdog's heap: it looks at the slot at watch_ns (CLOCK_MONOTONIC
 	 * ns), also published as watch_tsc (tagged TSC; UINT64_MAX when unknown)
 	 * so that an arm compares in its own clock. UINT64_MAX: not in the heap. */
-	uint64_t watch_ns;      /* atomic; written by the watchdog */
+	uint64_t watch_ns;      /* atomic; written by the watchdog, or UINT64_MAX by cg_drain */
 	uint64_t watch_tsc;     /* atomic; written by the watchdog */
+	uint64_t heap_key;      /* under the mutex: the heap's order (watch_ns as the watchdog set it) */
 	int32_t heap_idx;       /* watchdog only; -1: not in the heap */
 	int32_t idle_visits;    /* watchdog only */
 	int32_t dirty;          /* atomic: on the dirty list */
 	int32_t lazy_state;     /* CG_LAZY_*, for lazy_gen; under the mutex */
+	int32_t sending;        /* atomic: the watchdog is deciding or sending a signal */
 	struct cg_slot *dirty_next;
 	uint64_t lazy_gen;      /* the call handed to the lazy registrar (atomic) */
 	uintptr_t ctx[2];       /* the lazy caller's opaque words (its Go context) */

@@ -28,7 +28,7 @@ var scaleFull = flag.Bool("scale.full", false, "TestDeadlineScale at full size: 
 // loop for dur.
 type scaleRun struct {
 	calls, early, missed, notTimeout atomic.Int64
-	noRecord                         atomic.Int64 // interrupts reported without details (record pool exhausted)
+	noRecord                         atomic.Int64    // interrupts reported without details (record pool exhausted)
 	intr, ret                        []time.Duration // lateness past each deadline
 	wdCPU                            time.Duration   // the watchdog thread's CPU time during the run
 	elapsed                          time.Duration
