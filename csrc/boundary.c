@@ -262,33 +262,6 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	return 1;
 }
 
-/*
- * A region's deadline (guard.DoContext): arms the calling thread's slot for
- * goroutine g, which stays on this thread until the Go side disarms it (it
- * locks the goroutine to the thread), with a deadline timeout_ns from now
- * (0: none) and/or lazy cancellation (lazy_ns > 0, with the context's
- * words; see deadline.c). Returns the call's generation and the slot, or a
- * negative CGOGUARD_E* code.
- */
-int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
-                            uintptr_t ctx0, uintptr_t ctx1, struct cg_slot **slot) {
-	struct cg_slot *s = cg_thread_slot;
-	if (s == NULL) {
-		int rc = cg_call_deadline_slow();
-		if (rc != CGOGUARD_OK)
-			return rc;
-		s = cg_thread_slot;
-	}
-	if (__atomic_load_n(&s->deadline, __ATOMIC_RELAXED) != 0)
-		return CGOGUARD_ENESTEDDEADLINE;
-	uint64_t gen = (s->gen + 1) & CG_TAG_GEN_MASK;
-	uintptr_t ctx[2] = {ctx0, ctx1};
-	s->region_g = g;
-	cg_arm(s, gen, timeout_ns, grace_ns, 0, NULL, lazy_ns, ctx);
-	*slot = s;
-	return (int64_t)gen;
-}
-
 /* The offset of the calling thread's cg_thread_slot from its thread
  * pointer: the same for every thread (initial-exec TLS), so that Go code
  * holding a thread reads its slot without a cgo call. */

@@ -406,8 +406,6 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
                            uintptr_t land);
 int cgoguard_boundary_probe(uintptr_t g);
 void cgoguard_boundary_init_clear(void);
-int64_t cgoguard_region_arm(uintptr_t g, int64_t timeout_ns, int64_t grace_ns, int64_t lazy_ns,
-                            uintptr_t ctx0, uintptr_t ctx1, struct cg_slot **slot);
 void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
 intptr_t cgoguard_slot_tls_offset(void);
 struct cg_slot *cgoguard_thread_slot(void);

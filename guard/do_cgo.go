@@ -125,9 +125,9 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin
 	if c.grace < 0 {
 		grace = -1
 	}
-	slot, gen, err := regionArm(cgoboundary.G(), timeout, grace, lazy, w)
-	if err != nil {
-		return resultError(err.(armError).code, c)
+	slot, gen, rc := regionArm(cgoboundary.G(), timeout, grace, lazy, w)
+	if rc != 0 {
+		return resultError(rc, c)
 	}
 	defer regionDisarm(slot, gen)
 	if lazy != 0 && ctx.Err() != nil {
@@ -155,27 +155,21 @@ const (
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-type armError struct{ code int64 }
-
-func (e armError) Error() string { return "guard: arm" }
-
 // regionArm is cg_arm (csrc/internal.h) for a region, without a cgo call
-// when the thread already has a slot: the goroutine is locked to the
-// thread, whose slot is reached through its thread pointer. A thread
-// without a slot yet takes the C path, which creates it.
-func regionArm(g uintptr, timeout, grace, lazy int64, w [2]uintptr) (*C.struct_cg_slot, uint64, error) {
-	s := *(**C.struct_cg_slot)(unsafe.Add(cgoboundary.ThreadPointer(), slotTLSOffset))
-	if s == nil {
-		var slot *C.struct_cg_slot
-		gen := int64(C.cgoguard_region_arm(C.uintptr_t(g), C.int64_t(timeout), C.int64_t(grace),
-			C.int64_t(lazy), C.uintptr_t(w[0]), C.uintptr_t(w[1]), &slot))
-		if gen < 0 {
-			return nil, 0, armError{gen}
+// once the thread has a slot (a thread's first deadline creates it, in C):
+// the goroutine is locked to the thread, whose slot is reached through its
+// thread pointer. It returns the slot and the call's generation, or a
+// CGOGUARD_E* code.
+func regionArm(g uintptr, timeout, grace, lazy int64, w [2]uintptr) (*C.struct_cg_slot, uint64, int64) {
+	slot := (**C.struct_cg_slot)(unsafe.Add(cgoboundary.ThreadPointer(), slotTLSOffset))
+	if *slot == nil {
+		if rc := C.cg_call_deadline_slow(); rc != C.CGOGUARD_OK {
+			return nil, 0, int64(rc)
 		}
-		return slot, uint64(gen), nil
 	}
+	s := *slot
 	if atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.deadline))) != 0 {
-		return nil, 0, armError{C.CGOGUARD_ENESTEDDEADLINE}
+		return nil, 0, C.CGOGUARD_ENESTEDDEADLINE
 	}
 	gen := (uint64(s.gen) + 1) & genMask
 	// cg_deadline_clock and cg_deadline_add: TSC ticks tagged CG_DL_TSC
@@ -223,7 +217,7 @@ func regionArm(g uintptr, timeout, grace, lazy int64, w [2]uintptr) (*C.struct_c
 	if first != dlNone && first < atomic.LoadUint64(watch) {
 		C.cg_arm_report(s, C.uint64_t(first))
 	}
-	return s, gen, nil
+	return s, gen, 0
 }
 
 // regionDisarm is cg_disarm (csrc/internal.h) for a region, without a cgo
