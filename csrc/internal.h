@@ -225,6 +225,8 @@ void cg_arm_report(struct cg_slot *s, uint64_t first);
  * only when it would not look at this slot in time (the slot's watch time
  * is later than this call's first deadline): then the slot goes on the
  * dirty list, and the watchdog is woken if it sleeps past that deadline.
+ * guard/do_cgo.go (regionArm, regionDisarm) makes the same stores from Go
+ * for guard.DoContext: change both together.
  */
 static inline __attribute__((always_inline)) int
 cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
