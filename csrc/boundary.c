@@ -158,6 +158,43 @@ static uintptr_t cg_find_boundary_from_caller(uint64_t *frames, int *n, ucontext
 	return s;
 }
 
+/* Discovery of the call site: the walk from a C function called through
+ * a real cgo call of goroutine g meets, one frame above cgo's wrapper, the
+ * return address into asmcgocall, with the slot S (at CFA - 8) holding it
+ * and S+16 holding g. */
+struct cg_dwalk {
+	uintptr_t g, ret;
+	int n;
+};
+
+static _Unwind_Reason_Code cg_dstep(struct _Unwind_Context *ctx, void *p) {
+	struct cg_dwalk *w = p;
+	uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+	uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+	if (w->n++ > 0 && cfa >= 8 && *(const uintptr_t *)(cfa - 8) == ip &&
+	    *(const uintptr_t *)(cfa + 8) == w->g) {
+		w->ret = ip;
+		return _URC_END_OF_STACK;
+	}
+	/* Only a few C frames lie between here and the boundary. */
+	return w->n < 16 ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+/*
+ * Returns asmcgocall's return address on the path that cgo calls of
+ * goroutine g take, or 0. Called by the Go package through a cgo call
+ * (never by the handler), it replaces any link-time reference to the
+ * runtime's code, which a Go release may refuse; the Go side checks the
+ * address (runtime.FuncForPC and the instructions around it) before
+ * cgoguard_boundary_init trusts it.
+ */
+__attribute__((noinline)) uintptr_t cgoguard_boundary_discover(uintptr_t g) {
+	struct cg_dwalk w = {g, 0, 0};
+	if (g != 0)
+		_Unwind_Backtrace(cg_dstep, &w);
+	return w.ret;
+}
+
 int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
                            uintptr_t land) {
 	if (ret == 0 || land == 0)

@@ -406,6 +406,7 @@ extern struct cg_boundary_layout cg_layout;
 struct cg_region *cg_region_find(uintptr_t g);
 int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
                            uintptr_t land);
+uintptr_t cgoguard_boundary_discover(uintptr_t g);
 int cgoguard_boundary_probe(uintptr_t g);
 void cgoguard_boundary_init_clear(void);
 void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);

@@ -69,11 +69,16 @@ const _ = uint(C.CG_DIRECT_FRAMES-DefaultMaxFrames) + uint(DefaultMaxFrames-C.CG
 // go.dev/issue/67401). arg does not escape through it: directCall makes arg
 // escape itself, as cgo does.
 //
+// Allowed: the runtime pushes it (runtime/cgocall.go, Go 1.25 to 1.27).
+//
 //go:linkname runtimeCgocall runtime.cgocall
 //go:noescape
 func runtimeCgocall(fn, arg unsafe.Pointer) int32
 
 // The pointer check cgo-generated code makes of every pointer argument.
+//
+// Allowed: the runtime pushes it for cgo (runtime/linkname.go, Go 1.25 to
+// 1.27).
 //
 //go:linkname cgoCheckPointer runtime.cgoCheckPointer
 func cgoCheckPointer(ptr any, arg any)

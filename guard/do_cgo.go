@@ -152,6 +152,8 @@ const (
 // nanotime is CLOCK_MONOTONIC in ns, the clock of a deadline without
 // CG_DL_TSC.
 //
+// Allowed: the runtime pushes it (runtime/time_nofake.go, Go 1.25 to 1.27).
+//
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 

@@ -11,6 +11,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -63,9 +64,9 @@ func initRegions() error {
 			regionsErr = err
 			return
 		}
-		l, err := cgoboundary.Find()
+		l, err := cgoboundary.Check(boundaryCallSite())
 		if err != nil {
-			regionsErr = fmt.Errorf("%w: %v", ErrRuntimeUnsupported, err)
+			regionsErr = runtimeUnsupported(err)
 			return
 		}
 		regionChunks = (*[chunks]regionChunk)(unsafe.Pointer(&C.cg_region_chunks[0]))
@@ -77,12 +78,26 @@ func initRegions() error {
 		slotTLSOffset = int(C.cgoguard_slot_tls_offset())
 		if r := C.cgoguard_boundary_probe(C.uintptr_t(cgoboundary.G())); r != 0 {
 			C.cgoguard_boundary_init_clear()
-			regionsErr = fmt.Errorf("%w: check %d failed inside a cgo call", ErrRuntimeUnsupported, int(r))
+			regionsErr = runtimeUnsupported(fmt.Errorf("check %d failed inside a cgo call", int(r)))
 			return
 		}
 		regionsUp.Store(true)
 	})
 	return regionsErr
+}
+
+// boundaryCallSite returns the word a C function called through a cgo call
+// of this goroutine finds at slot S: asmcgocall's return address, unless
+// the runtime is laid out otherwise (then cgoboundary.Check refuses it).
+// Found at run time: a link-time reference to asmcgocall is refused by Go
+// 1.27's linker.
+func boundaryCallSite() uintptr {
+	return uintptr(C.cgoguard_boundary_discover(C.uintptr_t(cgoboundary.G())))
+}
+
+// runtimeUnsupported is ErrRuntimeUnsupported for this runtime, with why.
+func runtimeUnsupported(why error) error {
+	return fmt.Errorf("%w (%s): %v", ErrRuntimeUnsupported, runtime.Version(), why)
 }
 
 func chunkHash(key uintptr) uint32 { return uint32((uint64(key) * 0x9e3779b97f4a7c15) >> 54) }

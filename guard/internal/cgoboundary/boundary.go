@@ -1,15 +1,22 @@
 //go:build amd64
 
-// Package cgoboundary reports how the Go runtime enters C code on
+// Package cgoboundary checks how the Go runtime enters C code on
 // linux/amd64, for a signal handler that turns a fault in C into a Go panic
 // on the goroutine that made the cgo call.
 //
 // runtime.asmcgocall, on its user-goroutine path, switches to the thread's
 // system stack and calls the C function with the goroutine's stack depth at
 // 0(SP) and its g at 8(SP); the C function finds its return address at slot
-// S, the depth at S+8 and g at S+16. Layout finds that return address in the
-// runtime's machine code and checks the instructions around it, so that a
-// runtime laid out differently is refused instead of being corrupted.
+// S, the depth at S+8 and g at S+16. The caller finds that return address
+// at run time, from inside a real cgo call (the word at S); Check verifies
+// that it lies in runtime.asmcgocall, on the call of its landing pad, among
+// the instructions this package knows, so that a runtime laid out
+// differently is refused instead of being corrupted.
+//
+// Nothing here refers to the runtime's code at link time: Go 1.27's linker
+// refuses a reference to a runtime symbol that the runtime does not mark
+// for outside use, and asmcgocall is not marked. runtime.FuncForPC names
+// the code instead.
 //
 // This package has no cgo so that it can hold Go assembly.
 package cgoboundary
@@ -18,12 +25,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
 // G returns the calling goroutine's g pointer: a key, never dereferenced
 // by Go code.
-func G() uintptr
+func G() uintptr { return uintptr(gPointer()) }
+
+// gPointer returns the calling goroutine's g (the word at TLS g).
+func gPointer() unsafe.Pointer
 
 // ThreadPointer returns the calling thread's thread pointer (the %fs base
 // the C library set up): with it, Go code reaches the thread's
@@ -34,11 +45,6 @@ func ThreadPointer() unsafe.Pointer
 // ReadTSC returns the CPU's time-stamp counter (RDTSC), the clock the C
 // core keeps deadlines in once it has calibrated it.
 func ReadTSC() uint64
-
-func asmcgocallCode() (fn, landingpad unsafe.Pointer)
-
-// gPointer is G as a pointer, to read the runtime's g.
-func gPointer() unsafe.Pointer
 
 // Layout is what a handler needs to know about the runtime's cgo boundary.
 type Layout struct {
@@ -59,7 +65,7 @@ type Layout struct {
 // this package expects.
 var ErrUnknownRuntime = errors.New("the Go runtime's cgo boundary is not laid out as expected (asmcgocall changed)")
 
-// The user-g path of asmcgocall (Go 1.25 and 1.26), around the call:
+// The user-g path of asmcgocall (Go 1.25, 1.26 and 1.27), around the call:
 //
 //	MOVQ DI, 0(SP)                        48 89 3c 24
 //	CALL runtime·asmcgocall_landingpad    e8 rel32
@@ -75,28 +81,77 @@ var (
 	saveG      = []byte{0x48, 0x89, 0x7c, 0x24, 0x08}
 )
 
-// g's fields up to syscallsp, the same in Go 1.25 and 1.26: stack (lo, hi),
+// g's fields up to syscallsp, the same in Go 1.25, 1.26 and 1.27: stack (lo, hi),
 // stackguard0, stackguard1, _panic, _defer, m, sched (a gobuf of six
 // words), syscallsp. Checked from inside a real cgo call by the caller.
 const offSyscallSP = 2*8 + 5*8 + 6*8
 
-// codeWindow is how far into asmcgocall the call site is looked for.
-const codeWindow = 256
+// codeWindow is how far into asmcgocall the call site may lie (under
+// GOEXPERIMENT=runtimesecret, Go 1.27 puts a call and four loads before
+// the stack switch).
+const codeWindow = 512
 
-// Find locates the boundary in this runtime. cgoNoCallbackOffset finds
-// g.nocgocallback by setting it through the runtime and seeing which byte
-// changes.
-func Find() (Layout, error) {
-	fnp, padp := asmcgocallCode()
-	ret, err := callSite(unsafe.Slice((*byte)(fnp), codeWindow), uintptr(fnp), uintptr(padp))
+// Names of the runtime functions around the call site.
+const (
+	asmcgocallName = "runtime.asmcgocall"
+	landingPadName = "runtime.asmcgocall_landingpad"
+)
+
+// Check verifies that ret, the word found at slot S from inside a cgo call
+// of a goroutine, is the return address of asmcgocall's user-g call, and
+// returns the layout. cgoNoCallbackOffset finds g.nocgocallback by setting
+// it through the runtime and seeing which byte changes.
+func Check(ret uintptr) (Layout, error) {
+	f := runtime.FuncForPC(ret)
+	if f == nil || f.Name() != asmcgocallName {
+		return Layout{}, fmt.Errorf("%w: the cgo call returns to %s, not %s", ErrUnknownRuntime, funcName(ret), asmcgocallName)
+	}
+	fn := f.Entry()
+	end := ret + uintptr(len(afterCall))
+	if last := runtime.FuncForPC(end - 1); end-fn > codeWindow || last == nil || last.Entry() != fn {
+		return Layout{}, fmt.Errorf("%w: call site %#x at +%#x in %s", ErrUnknownRuntime, ret, ret-fn, asmcgocallName)
+	}
+	code := unsafe.Slice((*byte)(textPointer(fn)), end-fn)
+	pad, err := callTarget(code, fn, ret)
 	if err != nil {
 		return Layout{}, err
+	}
+	if name := funcName(pad); name != landingPadName {
+		return Layout{}, fmt.Errorf("%w: asmcgocall calls %s, not %s", ErrUnknownRuntime, name, landingPadName)
+	}
+	if got, err := callSite(code, fn, pad); err != nil {
+		return Layout{}, err
+	} else if got != ret {
+		return Layout{}, fmt.Errorf("%w: the cgo call returns to %#x, the known call site is %#x", ErrUnknownRuntime, ret, got)
 	}
 	off, err := cgoNoCallbackOffset()
 	if err != nil {
 		return Layout{}, err
 	}
 	return Layout{Ret: ret, OffSyscallSP: offSyscallSP, OffNoCallback: off}, nil
+}
+
+// textPointer is pc as a pointer, to read the runtime's machine code: an
+// address in the binary's text, which the garbage collector ignores.
+func textPointer(pc uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&pc)) }
+
+func funcName(pc uintptr) string {
+	if f := runtime.FuncForPC(pc); f != nil {
+		return f.Name()
+	}
+	return fmt.Sprintf("%#x (no Go function)", pc)
+}
+
+// callTarget returns the target of the rel32 CALL that ends just before
+// ret, in code (the bytes from fn up to the call's return address and the
+// instructions after it).
+func callTarget(code []byte, fn, ret uintptr) (uintptr, error) {
+	at := int(ret - fn)
+	if at < 5 || code[at-5] != 0xe8 {
+		return 0, fmt.Errorf("%w: no direct call before %#x", ErrUnknownRuntime, ret)
+	}
+	rel := int32(uint32(code[at-4]) | uint32(code[at-3])<<8 | uint32(code[at-2])<<16 | uint32(code[at-1])<<24)
+	return ret + uintptr(int64(rel)), nil
 }
 
 // callSite finds, in code (asmcgocall's first bytes, at address fn), the

@@ -16,8 +16,8 @@ var ErrUnknownRuntime = errors.New("the Go runtime's cgo boundary is only known 
 // G returns 0: no boundary is known on this architecture.
 func G() uintptr { return 0 }
 
-// Find reports ErrUnknownRuntime.
-func Find() (Layout, error) { return Layout{}, ErrUnknownRuntime }
+// Check reports ErrUnknownRuntime.
+func Check(ret uintptr) (Layout, error) { return Layout{}, ErrUnknownRuntime }
 
 // ThreadPointer returns nil: not known on this architecture.
 func ThreadPointer() unsafe.Pointer { return nil }

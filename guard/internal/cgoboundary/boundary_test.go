@@ -3,57 +3,95 @@
 package cgoboundary
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 	"unsafe"
 )
 
-// This runtime is one the package knows: the call site is found once, and
-// the word at the return address is the instruction the pattern says.
-func TestFindThisRuntime(t *testing.T) {
-	l, err := Find()
-	if err != nil {
-		t.Fatal(err)
+// fakeAsmcgocall lays out code at fn as asmcgocall's user-g path is laid
+// out, calling the landing pad at pad, and returns it with the return
+// address of its call.
+func fakeAsmcgocall(fn, pad uintptr) (code []byte, ret uintptr) {
+	code = append(code, 0x90, 0x90)                         // filler
+	code = append(code, saveG...)                           // MOVQ DI, 8(SP)
+	code = append(code, 0x48, 0x8b, 0x3f, 0x48, 0x29, 0xd7) // filler: the depth computation
+	code = append(code, beforeCall...)                      // MOVQ DI, 0(SP); CALL
+	ret = fn + uintptr(len(code)) + 4
+	rel := uint32(int32(int64(pad) - int64(ret)))
+	code = append(code, byte(rel), byte(rel>>8), byte(rel>>16), byte(rel>>24))
+	code = append(code, afterCall...)
+	code = append(code, 0xc3) // RET
+	return code, ret
+}
+
+func TestCallSiteFindsTheKnownLayout(t *testing.T) {
+	const fn = 0x401000
+	code, ret := fakeAsmcgocall(fn, fn+0x100)
+	got, err := callSite(code, fn, fn+0x100)
+	if err != nil || got != ret {
+		t.Fatalf("callSite = %#x, %v; want %#x", got, err, ret)
 	}
-	fn, _ := asmcgocallCode()
-	if l.Ret <= uintptr(fn) || l.Ret >= uintptr(fn)+codeWindow {
-		t.Fatalf("return address %#x outside asmcgocall's first %d bytes at %p", l.Ret, codeWindow, fn)
-	}
-	code := unsafe.Slice((*byte)(fn), codeWindow)
-	if off := l.Ret - uintptr(fn); !bytes.HasPrefix(code[off:], afterCall) {
-		t.Fatalf("bytes at the return address: % x", code[off:off+8])
-	}
-	if l.OffSyscallSP != 104 || l.OffNoCallback <= l.OffSyscallSP || l.OffNoCallback >= scanTo {
-		t.Fatalf("offsets %+v", l)
-	}
-	if G() == 0 || G() != uintptr(gPointer()) {
-		t.Fatal("G")
+	pad, err := callTarget(code, fn, ret)
+	if err != nil || pad != fn+0x100 {
+		t.Fatalf("callTarget = %#x, %v; want %#x", pad, err, fn+0x100)
 	}
 }
 
 // A runtime laid out otherwise is refused: a changed instruction around
-// the call, a call elsewhere, no store of g before it.
+// the call, a call elsewhere, no store of g before it, two such calls.
 func TestCallSiteRefusesOtherLayouts(t *testing.T) {
-	fnp, padp := asmcgocallCode()
-	fn, pad := uintptr(fnp), uintptr(padp)
-	code := append([]byte(nil), unsafe.Slice((*byte)(fnp), codeWindow)...)
-	ret, err := callSite(code, fn, pad)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const fn = 0x401000
+	code, ret := fakeAsmcgocall(fn, fn+0x100)
 	at := int(ret - fn)
-	mutations := map[string]func(c []byte){
-		"instruction after the call": func(c []byte) { c[at+1] ^= 0xff },
-		"call target":                func(c []byte) { c[at-1]++ },
-		"store of the depth":         func(c []byte) { c[at-7] ^= 0x01 },
-		"no store of g before":       func(c []byte) { copy(c, make([]byte, at-9)) },
+	mutations := map[string]func(c []byte) []byte{
+		"instruction after the call": func(c []byte) []byte { c[at+1] ^= 0xff; return c },
+		"call target":                func(c []byte) []byte { c[at-1]++; return c },
+		"store of the depth":         func(c []byte) []byte { c[at-7] ^= 0x01; return c },
+		"no store of g before":       func(c []byte) []byte { copy(c, make([]byte, at-9)); return c },
+		"a second matching call": func(c []byte) []byte {
+			more, _ := fakeAsmcgocall(fn+uintptr(len(c)), fn+0x100)
+			return append(c, more...)
+		},
 	}
 	for name, mutate := range mutations {
-		c := append([]byte(nil), code...)
-		mutate(c)
-		if _, err := callSite(c, fn, pad); !errors.Is(err, ErrUnknownRuntime) {
-			t.Errorf("%s changed: got %v, want ErrUnknownRuntime", name, err)
+		c := mutate(append([]byte(nil), code...))
+		if _, err := callSite(c, fn, fn+0x100); !errors.Is(err, ErrUnknownRuntime) {
+			t.Errorf("%s: got %v, want ErrUnknownRuntime", name, err)
 		}
 	}
+	c := append([]byte(nil), code...)
+	c[at-5] = 0xe9 // JMP rel32, not CALL
+	if _, err := callTarget(c, fn, ret); !errors.Is(err, ErrUnknownRuntime) {
+		t.Errorf("no call before the return address: got %v", err)
+	}
+}
+
+// An address outside asmcgocall is refused before any byte is read around
+// it: a Go function, an address in no function, zero.
+func TestCheckRefusesAddressesOutsideAsmcgocall(t *testing.T) {
+	for name, pc := range map[string]uintptr{
+		"a Go function": funcPC(TestCheckRefusesAddressesOutsideAsmcgocall),
+		"no function":   0x1000,
+		"zero":          0,
+	} {
+		if _, err := Check(pc); !errors.Is(err, ErrUnknownRuntime) {
+			t.Errorf("%s: got %v, want ErrUnknownRuntime", name, err)
+		}
+	}
+}
+
+func TestGIsStablePerGoroutine(t *testing.T) {
+	g := G()
+	if g == 0 || g != G() {
+		t.Fatal("G changed within a goroutine")
+	}
+	other := make(chan uintptr, 1)
+	go func() { other <- G() }()
+	if o := <-other; o == g || o == 0 {
+		t.Fatalf("G of another goroutine: %#x, this one %#x", o, g)
+	}
+}
+
+func funcPC(f func(*testing.T)) uintptr {
+	return **(**uintptr)(unsafe.Pointer(&f))
 }

@@ -11,11 +11,14 @@ import (
 // function marked #cgo nocallback: it sets the calling goroutine's
 // g.nocgocallback.
 //
+// Allowed: the runtime pushes it for cgo (runtime/linkname.go, Go 1.25 to
+// 1.27).
+//
 //go:linkname cgoNoCallback runtime.cgoNoCallback
 func cgoNoCallback(v bool)
 
 // Where g.nocgocallback may lie: after syscallsp, within g's first 256
-// bytes (it sits at 189 in Go 1.25 and 1.26; g is larger than 256 bytes,
+// bytes (it sits at 189 in Go 1.25, 1.26 and 1.27; g is larger than 256 bytes,
 // so the scan stays inside the object).
 const (
 	scanFrom = offSyscallSP + 8
