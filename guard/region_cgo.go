@@ -50,6 +50,9 @@ var (
 var (
 	regionChunks *[chunks]regionChunk
 
+	// boundarySkew is 0 but in a test build (unknownruntime_tag.go).
+	boundarySkew uintptr
+
 	regionsOnce sync.Once
 	regionsErr  error
 	regionsUp   atomic.Bool
@@ -64,7 +67,7 @@ func initRegions() error {
 			regionsErr = err
 			return
 		}
-		l, err := cgoboundary.Check(boundaryCallSite())
+		l, err := cgoboundary.Check(boundaryCallSite() + boundarySkew)
 		if err != nil {
 			regionsErr = runtimeUnsupported(err)
 			return
