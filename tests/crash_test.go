@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/version"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,12 +197,7 @@ func parseCrashReport(t *testing.T, out, signalLine string) crashReport {
 	if i == len(lines) {
 		t.Fatalf("no goroutine block after %q:\n%s", signalLine, out)
 	}
-	// "goroutine 1 gp=0x... m=0 mp=0x... [syscall]:" keeps only its state.
-	g := lines[i]
-	if k := strings.LastIndex(g, " ["); k >= 0 {
-		g = "goroutine" + g[k:]
-	}
-	r.header = append(r.header, g)
+	r.header = append(r.header, goroutineState(lines[i]))
 	for i++; i < len(lines) && lines[i] != ""; i++ {
 		l := lines[i]
 		if strings.HasPrefix(l, "\t") {
@@ -222,6 +218,28 @@ func parseCrashReport(t *testing.T, out, signalLine string) crashReport {
 		r.frames = append(r.frames, fn)
 	}
 	return r
+}
+
+// goroutineState reduces a goroutine header to its state:
+// "goroutine 1 gp=0x... m=0 mp=0x... [syscall]:" to "goroutine [syscall]:".
+// With GODEBUG=tracebacklabels=1 (the default from Go 1.27 for a main
+// module whose go.mod says go 1.27) the goroutine's pprof labels follow the
+// state: Go 1.26 prints "[syscall labels:{"k": "v"}]:", Go 1.27
+// "[syscall] {k: v}:". They go too.
+func goroutineState(h string) string {
+	k := strings.Index(h, " [")
+	if k < 0 {
+		return h
+	}
+	state := h[k+1:]
+	if i := strings.Index(state, " labels:{"); i >= 0 {
+		state = state[:i]
+	} else if i := strings.Index(state, "]"); i >= 0 {
+		state = state[:i]
+	} else {
+		return h
+	}
+	return "goroutine " + state + "]:"
 }
 
 func normalise(s string) string {
@@ -274,6 +292,49 @@ func TestUnguardedCrashTraceback(t *testing.T) {
 	}
 	if !equalStrings(plain.header, guarded.header) {
 		t.Errorf("report header differs with the guard installed:\nwithout: %q\nwith:    %q", plain.header, guarded.header)
+	}
+}
+
+// The same crash on a goroutine with pprof labels, printed in the
+// goroutine's header with GODEBUG=tracebacklabels=1 (Go 1.26 on; the
+// default from Go 1.27 for a main module whose go.mod says go 1.27) and
+// not with tracebacklabels=0: the report parses the same either way, and
+// with the guard installed is Go's own.
+func TestUnguardedCrashWithLabels(t *testing.T) {
+	bins := crashprog(t)
+	for _, setting := range []string{"0", "1"} {
+		what := "GODEBUG=tracebacklabels=" + setting
+		out, ws := runChild(t, append(childEnv(""), what), bins.std, "-install", "-labels", "unguarded")
+		wantExit2(t, what, ws, out)
+		wantContains(t, what, out, "guarded faults recovered", "SIGSEGV: segmentation violation",
+			"signal arrived during cgo execution")
+		r := parseCrashReport(t, out, "SIGSEGV: segmentation violation")
+		if len(r.funcs) < 3 || r.funcs[0] != "pl_null_write" || r.funcs[2] != "pl_deep_outer" {
+			t.Errorf("%s: the crashing goroutine does not start with the C frames: %q\n%s", what, r.funcs, out)
+		}
+		if g := r.header[len(r.header)-1]; g != "goroutine [syscall, locked to thread]:" {
+			t.Errorf("%s: goroutine header reduced to %q, want %q", what, g, "goroutine [syscall, locked to thread]:")
+		}
+		labelled := strings.Contains(out, `locked to thread] {"peer addr": "10.0.0.1:5", request: r1}:`) || // 1.27
+			strings.Contains(out, `locked to thread labels:{"peer addr": "10.0.0.1:5", "request": "r1"}]:`) // 1.26
+		want := setting == "1" && version.Compare(runtime.Version(), "go1.26") >= 0
+		if labelled != want {
+			t.Errorf("%s, %s: labels in the goroutine header: %v, want %v\n%s", what, runtime.Version(), labelled, want, out)
+		}
+	}
+}
+
+func TestGoroutineState(t *testing.T) {
+	for h, want := range map[string]string{
+		"goroutine 1 gp=0xc000002380 m=0 mp=0x5a1e20 [syscall]:":                         "goroutine [syscall]:",
+		"goroutine 7 gp=0xc000102fc0 m=3 mp=0xc000100008 [syscall] {request: r1}:":       "goroutine [syscall]:",
+		`goroutine 7 [running, locked to thread] {"a b": "[c]"}:`:                        "goroutine [running, locked to thread]:",
+		`goroutine 7 gp=0xc000102fc0 m=3 [syscall, locked to thread labels:{"a": "]"}]:`: "goroutine [syscall, locked to thread]:",
+		"goroutine 1 [syscall]:": "goroutine [syscall]:",
+	} {
+		if got := goroutineState(h); got != want {
+			t.Errorf("goroutineState(%q) = %q, want %q", h, got, want)
+		}
 	}
 }
 

@@ -2,7 +2,9 @@
 // it crashes (or waits to be crashed) in the ways those tests need, so that
 // the test process can check how it died. It is not meant to be run by hand.
 //
-//	crashprog [-install] unguarded      guarded faults first (with -install), then an unguarded C NULL write
+//	crashprog [-install] [-labels] unguarded
+//	                                    guarded faults first (with -install), then an unguarded C NULL write
+//	                                    (with -labels, on a goroutine carrying pprof labels)
 //	crashprog [-install] [-n N] sleepers  N goroutines blocked in C (guarded with -install, raw cgo without),
 //	                                    the first on the main thread; prints "tids: ..." and "ready",
 //	                                    then waits to be killed
@@ -27,11 +29,13 @@ static void crashprog_raw_call(uintptr_t fn, void *arg) {
 import "C"
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +58,7 @@ func main() {
 
 	install := flag.Bool("install", false, "install the guard and recover a few guarded faults first")
 	n := flag.Int("n", 4, "sleepers: number of blocked goroutines")
+	labels := flag.Bool("labels", false, "unguarded: fault on a goroutine with pprof labels")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: crashprog [-install] [-n N] unguarded|sleepers|ownsymbolizer|dladdr|do-*")
@@ -61,6 +66,10 @@ func main() {
 	}
 	switch flag.Arg(0) {
 	case "unguarded":
+		if *labels {
+			pprof.Do(context.Background(), pprof.Labels("request", "r1", "peer addr", "10.0.0.1:5"),
+				func(context.Context) { unguarded(*install) })
+		}
 		unguarded(*install)
 	case "sleepers":
 		sleepers(*install, *n)
