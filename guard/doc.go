@@ -63,7 +63,8 @@
 //
 //   - amd64 Linux with glibc only; elsewhere every call, Do included,
 //     returns ErrUnsupported. Do also returns ErrRuntimeUnsupported on a Go
-//     runtime whose cgo boundary it does not know (it knows Go 1.25 and 1.26).
+//     runtime whose cgo boundary it does not know (it knows Go 1.25, 1.26
+//     and 1.27), naming the Go version; Call and CallContext still work.
 //   - A fault in C that a Go callback (made from C under Call) calls through
 //     cgo is not taken by the outer Call; it is taken by a Do around it, or
 //     by another Call inside the callback.
