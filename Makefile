@@ -7,6 +7,8 @@
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
 #   make test-c  the C API test and the C examples (examples/c), no Go
 #   make digest  refresh the csrc/ digest in guard/ after editing the C core
+#   make check   the edit-test loop: gofmt, vet, the package tests and the fast
+#                integration tests (under 2 minutes; no deps, no other Go release)
 
 GO      ?= go
 CC      ?= gcc
@@ -23,7 +25,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-supervise stress bench bench-supervise lib digest clean
+.PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-supervise stress bench bench-supervise lib digest clean
 
 all: lib
 
@@ -47,6 +49,14 @@ $(BUILD)/obj/%.o: csrc/% $(wildcard csrc/*.h) include/cgoguard.h
 
 deps:
 	@sh .ci/deps.sh
+
+# The edit-test loop. The slow tests it leaves out (soak, scale, supervise,
+# PostgreSQL, LLDB, Go's own runtime programs) run in make test.
+check:
+	@test -z "$$(gofmt -l guard tests examples)" || { gofmt -l guard tests examples; echo "gofmt: files above"; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -count=1 -short -timeout 5m $(TESTLDFLAGS) ./guard/...
+	$(GO) test -count=1 -short -timeout 5m -skip '^(TestSupervise|TestSoak|TestDeadlineScale|TestPostgres|TestCrashDumpLLDB|TestGoRuntime|TestConcurrent)' $(TESTLDFLAGS) ./tests/
 
 test: deps
 	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-supervise test-go-versions
