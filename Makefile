@@ -97,7 +97,7 @@ test-go:
 # module proxy (about 10 s the first time).
 GO_LATEST ?= go1.27.3
 GO_OLDEST ?= go1.25.5
-SLICE_OLDEST := ^(TestFault|TestDeadline|TestContext|TestDo|TestCallInsideDo|TestRetries|TestStaleDeadline|TestCPULoop|TestMalloc|TestLazy|TestUnguarded|TestGoRuntime|TestUnknownRuntime|TestBoundary|TestThreadSlot|TestFindThisRuntime|TestCallSite|TestCheck)
+SLICE_OLDEST := ^(TestFault|TestDeadline|TestContext|TestDo|TestCallInsideDo|TestRetries|TestStaleDeadline|TestCPULoop|TestMalloc|TestLazy|TestUnguarded|TestGoRuntime|TestUnknownRuntime|TestRuntimeSymbolsAllowed|TestBoundary|TestThreadSlot|TestFindThisRuntime|TestCallSite|TestCheck)
 
 test-go-versions: test-go-latest test-go-oldest
 
