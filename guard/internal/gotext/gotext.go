@@ -1,3 +1,5 @@
+//go:build amd64
+
 // Package gotext reports the address range of the Go program's own machine
 // code, so that the C signal handler can leave every fault in Go code to the
 // Go runtime.
