@@ -378,6 +378,7 @@ func TestFaultAfterHijack(t *testing.T) {
 	if string(got) != "HTTP/1.1 200 OK\r\n" || err != nil {
 		t.Errorf("read %q, %v: want the status line, then EOF", got, err)
 	}
+	waitFor(t, 5*time.Second, "the record", func() bool { return len(rec.records()) == 1 })
 	recs := rec.records()
 	if len(recs) != 1 || attrs(recs[0])["response"] != "hijacked connection closed" {
 		t.Errorf("records: %v", recs)
