@@ -129,7 +129,7 @@ func (g *Guard) failed(w *writer, r *http.Request, err error) {
 		response = "hijacked connection closed"
 		w.hijacked.Close()
 	case w.wrote:
-		response = "connection aborted"
+		response = "aborted"
 	default:
 		response = fmt.Sprint(status)
 		h := w.rw.Header()

@@ -346,7 +346,7 @@ func TestFaultAfterHeader(t *testing.T) {
 	if len(recs) != 3 {
 		t.Fatalf("%d records, want 3", len(recs))
 	}
-	for i, want := range []string{"connection aborted", "connection aborted", "500"} {
+	for i, want := range []string{"aborted", "aborted", "500"} {
 		if a := attrs(recs[i]); a["response"] != want || !strings.Contains(a["report"], "SIGSEGV") {
 			t.Errorf("record %d: %v, want response %q", i, a, want)
 		}
@@ -623,3 +623,56 @@ type nullWriter struct{ h http.Header }
 func (w *nullWriter) Header() http.Header         { return w.h }
 func (w *nullWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nullWriter) WriteHeader(int)             {}
+
+// TestHTTP2: over HTTP/2 a fault after the header resets that stream
+// alone, as http.ErrAbortHandler does; a fault before it answers 500; the
+// connection serves on.
+func TestHTTP2(t *testing.T) {
+	rec := &recorder{}
+	mux := cMux()
+	mux.HandleFunc("/flushed", func(w http.ResponseWriter, r *http.Request) {
+		if _, hj := w.(http.Hijacker); hj {
+			t.Error("the writer offers Hijack over HTTP/2")
+		}
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		examplec.Parse("x")
+	})
+	s := &server{Server: httptest.NewUnstartedServer(&guardhttp.Guard{Handler: mux, Logger: slog.New(rec)})}
+	s.EnableHTTP2 = true
+	s.Config.ErrorLog = log.New(&s.errlog, "", 0)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.newConns.Add(1)
+		}
+	}
+	s.StartTLS()
+	defer s.Close()
+	cl := s.Client()
+	cl.Timeout = 10 * time.Second
+
+	resp, err := cl.Get(s.URL + "/flushed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "partial" || err == nil {
+		t.Errorf("/flushed: HTTP/%d %q %v, want HTTP/2 \"partial\" and a stream error", resp.ProtoMajor, body, err)
+	}
+	if code, body, err := get(cl, s.URL+"/fault"); code != 500 || body != "Internal Server Error\n" || err != nil {
+		t.Errorf("/fault: %d %q %v", code, body, err)
+	}
+	if code, body, err := get(cl, s.URL+"/ok"); code != 200 || body != "42" || err != nil {
+		t.Errorf("/ok: %d %q %v", code, body, err)
+	}
+	if n := s.newConns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: the stream reset cost the connection", n)
+	}
+	if l := s.errlog.String(); l != "" {
+		t.Errorf("server error log: %s", l)
+	}
+	if recs := rec.records(); len(recs) != 2 || attrs(recs[0])["response"] != "aborted" || attrs(recs[1])["response"] != "500" {
+		t.Errorf("records: %d", len(recs))
+	}
+}
