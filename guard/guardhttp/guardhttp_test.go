@@ -676,3 +676,32 @@ func TestHTTP2(t *testing.T) {
 		t.Errorf("records: %d", len(recs))
 	}
 }
+
+// TestInsideTimeoutHandler: inside http.TimeoutHandler (which runs the
+// handler on a goroutine of its own), the Guard covers that goroutine,
+// and the request context's deadline, earlier than WithTimeout's, stops
+// the C call.
+func TestInsideTimeoutHandler(t *testing.T) {
+	rec := &recorder{}
+	interrupted := make(chan *guard.InterruptError, 1)
+	defer guard.OnInterrupt(func(e *guard.InterruptError) { interrupted <- e })()
+	g := &guardhttp.Guard{Handler: cMux(), Options: []guard.Option{guard.WithTimeout(time.Minute)}, Logger: slog.New(rec)}
+	s := startServer(t, http.TimeoutHandler(g, 200*time.Millisecond, "timed out"))
+	cl := &http.Client{Timeout: 10 * time.Second}
+	t0 := time.Now()
+	if code, body, err := get(cl, s.URL+"/stall"); code != 503 || body != "timed out" || err != nil {
+		t.Errorf("/stall: %d %q %v, want TimeoutHandler's 503", code, body, err)
+	}
+	select {
+	case e := <-interrupted:
+		if !errors.Is(e, context.DeadlineExceeded) || time.Since(t0) > 5*time.Second {
+			t.Errorf("interrupt %v after %v, want the request's deadline", e, time.Since(t0))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the C call was not stopped within 5s of the request's deadline")
+	}
+	if code, _, err := get(cl, s.URL+"/fault"); code != 500 || err != nil {
+		t.Errorf("/fault: %d %v", code, err)
+	}
+	waitFor(t, 5*time.Second, "two records", func() bool { return len(rec.records()) == 2 })
+}
