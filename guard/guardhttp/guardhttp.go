@@ -6,9 +6,10 @@
 //
 // A fault in C (any cgo call the handler's goroutine makes while it runs)
 // becomes a 500 Internal Server Error for that request alone: the
-// connection, the server and the other requests go on. A C call stopped at
-// the deadline of guard.WithTimeout, or because the request's context was
-// cancelled (the client went away), becomes a 503 Service Unavailable. The
+// connection, the server and the other requests go on. With
+// guard.WithTimeout among the options, a C call stopped at that deadline,
+// at the request context's (if earlier), or because that context was
+// cancelled (the client went away) becomes a 503 Service Unavailable. The
 // client sees only the status text; the report (signal, C frames,
 // registers, taint, Go stack) goes to the Logger, log/slog's default logger
 // unless set. When the handler had already written its header, the
