@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -156,6 +157,7 @@ func TestLoad(t *testing.T) {
 		perCl    = 40
 		deadline = 500 * time.Millisecond
 	)
+	g0 := runtime.NumGoroutine()
 	rec := &recorder{}
 	s := startServer(t, &guardhttp.Guard{
 		Handler: cMux(),
@@ -247,6 +249,9 @@ func TestLoad(t *testing.T) {
 	if l := s.errlog.String(); l != "" {
 		t.Errorf("server error log: %s", l)
 	}
+	// Nothing the faults and interrupts abandoned keeps a goroutine.
+	s.Close()
+	waitFor(t, 5*time.Second, fmt.Sprintf("goroutines back to %d (+2)", g0), func() bool { return runtime.NumGoroutine() <= g0+2 })
 }
 
 // TestFaultBeforeHeader: the 500 carries none of the report nor the
