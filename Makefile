@@ -25,7 +25,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-supervise stress bench bench-supervise lib digest clean
+.PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-supervise test-http stress bench bench-supervise lib digest clean
 
 all: lib
 
@@ -59,7 +59,7 @@ check:
 	$(GO) test -count=1 -short -timeout 5m -skip '^(TestSupervise|TestSoak|TestDeadlineScale|TestPostgres|TestCrashDumpLLDB|TestGoRuntime|TestConcurrent)' $(TESTLDFLAGS) ./tests/
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-supervise test-go-versions
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-supervise test-http test-go-versions
 
 # guard/supervise: the master/worker tests, verbose for the load counts
 # (requests answered, failed, refused through 20 restarts and 2 kills).
@@ -68,6 +68,12 @@ test-supervise:
 	@mkdir -p $(BUILD)
 	($(GO) test -count=1 -v -run 'TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./tests/; echo $$? >$(BUILD)/test-supervise.rc) | \
 		tee $(BUILD)/test-supervise.txt; exit $$(cat $(BUILD)/test-supervise.rc)
+
+# guard/guardhttp (docs/http.md), verbose for the load counts (16 clients:
+# requests answered, faults, interrupts, connections); test-go and
+# test-race run it too, with everything else.
+test-http:
+	$(GO) test -count=1 -v -timeout 5m $(TESTLDFLAGS) $(GOTESTFLAGS) ./guard/guardhttp/
 
 # A 2-minute slice of the soak (make stress runs it for 10 minutes).
 test-soak:
@@ -162,7 +168,7 @@ test-cross:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./guard/... ./examples/...
 	GOOS=windows GOARCH=amd64 $(GO) build ./guard/... ./examples/...
 	CGO_ENABLED=0 $(GO) build ./guard/... ./examples/...
-	CGO_ENABLED=0 $(GO) test -count=1 ./guard/
+	CGO_ENABLED=0 $(GO) test -count=1 ./guard/ ./guard/guardhttp/
 
 # Costs side by side, in one run of the tests/bench module (its own go.mod:
 # go-plugin stays out of the library's): raw cgo, guarded calls, the
@@ -196,6 +202,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'CancelLatency' -benchtime 500x ./tests/
 	$(GO) test -run '^$$' -bench 'DeadlineScale' -benchtime 1x -timeout 30m ./tests/
 	$(GO) test -run '^$$' -bench 'FaultRecover' -count 3 $(TESTLDFLAGS) ./tests/
+	$(GO) test -run '^$$' -bench 'Trivial' -count 5 ./guard/guardhttp/
 	@echo "load after: $$(uptime)"
 	$(MAKE) bench-supervise
 

@@ -29,35 +29,17 @@ static void release(long key) {
 	free(p + key);
 }
 
-static void *fn_work(void) { return (void *)work; }
-static void *fn_lookup(void) { return (void *)lookup; }
-static void *fn_release(void) { return (void *)release; }
 */
 import "C"
 
-import (
-	"unsafe"
+// The library's binding: plain cgo calls, as any binding makes them. The
+// guardhttp.Handler around the service's handlers (main.go) guards them.
 
-	"github.com/cgoguard/cgoguard/guard"
-)
+// work spends about ms milliseconds in C.
+func work(ms int) { C.work(C.long(ms)) }
 
-var (
-	cWork    = unsafe.Pointer(C.fn_work())
-	cLookup  = unsafe.Pointer(C.fn_lookup())
-	cRelease = unsafe.Pointer(C.fn_release())
-)
+// lookup faults in C (SIGSEGV).
+func lookup() { C.lookup(7) }
 
-func work(ms int) error {
-	_, err := guard.CallFunc(cWork, uintptr(ms))
-	return err
-}
-
-func lookup() error {
-	_, err := guard.CallFunc(cLookup, 7)
-	return err
-}
-
-func release() error {
-	_, err := guard.CallFunc(cRelease, 8)
-	return err
-}
+// release aborts inside free() (SIGABRT): the C heap is suspect.
+func release() { C.release(8) }
