@@ -129,6 +129,7 @@ int cgoguard_install(void) {
 	pthread_mutex_lock(&cg_install_mu);
 	int rc = CGOGUARD_OK;
 	if (!__atomic_load_n(&cg_installed, __ATOMIC_RELAXED)) {
+		cg_checked_init(); /* without it, checked reads use process_vm_readv alone */
 		struct sigaction saved[CG_NFAULTSIG];
 		int i;
 		for (i = 0; i < CG_NFAULTSIG; i++) {
@@ -254,10 +255,10 @@ void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int s
 	if (walk == CG_WALK_UNKNOWN && f->nframes == 1 && max_frames > 1) {
 		/* The walk stopped at the faulting PC itself: a jump or call to
 		 * an address with no code. The word at SP is then usually the
-		 * return address of that call. */
-		uint64_t ra = *(const uint64_t *)(uintptr_t)f->sp;
-		if (ra != 0 && ra != (uint64_t)(uintptr_t)cg_invoke_ret)
-			f->frames[f->nframes++] = ra;
+		 * return address of that call (if SP points anywhere). */
+		uintptr_t ra = 0;
+		if (cg_read_word((uintptr_t)f->sp, &ra) && ra != 0 && ra != (uintptr_t)cg_invoke_ret)
+			f->frames[f->nframes++] = (uint64_t)ra;
 	}
 }
 
@@ -371,13 +372,13 @@ static int cg_blocking_syscall(long nr) {
 static int cg_in_blocking_syscall(const ucontext_t *uc) {
 	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	long rax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	uint16_t at = 0, before = 0;
 	if (rip < 4096)
 		return 0;
-	if (*(const uint16_t *)rip == 0x050f)
+	/* Checked reads: the PC may point anywhere. */
+	if (cg_read(&at, rip, 2) && at == 0x050f)
 		return cg_blocking_syscall(rax);
-	/* rip - 2 on the same page as rip, or the page before is code too
-	 * (the instruction at rip - 2 would straddle it) */
-	if ((rip & 0xfff) >= 2 && *(const uint16_t *)(rip - 2) == 0x050f)
+	if (cg_read(&before, rip - 2, 2) && before == 0x050f)
 		return rax == -EINTR;
 	return 0;
 }
@@ -441,9 +442,36 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
 }
 
+/* A fault inside a probe (checked.c) of this thread: the probe's work
+ * read memory that cannot be read. Resume its caller, cg_probe_call
+ * returning 1, under the mask the probe ran with. */
+static int cg_probe_fault(int sig, const siginfo_t *info, ucontext_t *uc) {
+	struct cg_probe *p = cg_probe_active;
+	if (p == NULL || (sig != SIGSEGV && sig != SIGBUS) || info->si_code <= 0 ||
+	    cg_pc_in_go((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
+		return 0;
+	cg_probe_active = NULL;
+	greg_t *r = uc->uc_mcontext.gregs;
+	r[REG_RBX] = (greg_t)p->jb[CG_JB_RBX];
+	r[REG_RBP] = (greg_t)p->jb[CG_JB_RBP];
+	r[REG_R12] = (greg_t)p->jb[CG_JB_R12];
+	r[REG_R13] = (greg_t)p->jb[CG_JB_R13];
+	r[REG_R14] = (greg_t)p->jb[CG_JB_R14];
+	r[REG_R15] = (greg_t)p->jb[CG_JB_R15];
+	r[REG_RSP] = (greg_t)p->sp;
+	r[REG_RIP] = (greg_t)(uintptr_t)cg_probe_resume;
+	r[REG_RAX] = 1;
+	r[REG_EFL] &= ~(greg_t)0x400;
+	return 1;
+}
+
 void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int saved_errno = errno;
 	ucontext_t *uc = ucv;
+	if (__builtin_expect(cg_probe_active != NULL, 0) && cg_probe_fault(sig, info, uc)) {
+		errno = saved_errno;
+		return NULL;
+	}
 	if (sig == cg_signals[CG_NFAULTSIG]) {
 		/* The timeout signal. Ours when the watchdog sent it: queued
 		 * by this process, with our tag. */
