@@ -74,7 +74,9 @@ var (
 
 func tlsGOffsetFromCode(pc uintptr) (uintptr, bool) {
 	code := unsafe.Slice((*byte)(textPointer(pc)), 11)
-	le32 := func(b []byte) int32 { return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24) }
+	le32 := func(b []byte) int32 {
+		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
+	}
 	switch {
 	case bytes.HasPrefix(code, tlsLE):
 		return uintptr(int64(le32(code[5:9]))), true
