@@ -55,6 +55,7 @@ struct cg_chain {
 	uintptr_t orig;       /* handler address, or SIG_DFL / SIG_IGN */
 	uintptr_t next;
 	int orig_flags, next_flags;
+	uint64_t next_mask;   /* next's sa_mask, as the kernel's 64-bit set */
 };
 static struct cg_chain cg_chains[_NSIG];
 
@@ -67,8 +68,26 @@ static uint64_t cg_interrupts;
 
 /* Set while this thread runs a replacement handler we called, so that when
  * that handler chains back to cgoguard (it saw us as its predecessor) the
- * signal goes on to the original handler instead of looping. */
-static CG_TLS int cg_in_replacement;
+ * signal goes on to the original handler instead of looping: the siginfo
+ * it was called with and the stack pointer of the call. A replacement that
+ * never returns (it siglongjmps out: the probing pattern) leaves them set;
+ * the next signal is told from a chain-back by both (a chain-back passes
+ * the same siginfo on, from deeper on the stack). */
+static CG_TLS const siginfo_t *cg_repl_info;
+static CG_TLS uintptr_t cg_repl_sp;
+
+static int cg_in_replacement(const siginfo_t *info) {
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (cg_repl_sp == 0)
+		return 0;
+	if (info == cg_repl_info && sp < cg_repl_sp)
+		return 1;
+	/* a signal delivered afresh: the replacement that set these left by
+	 * a jump */
+	cg_repl_info = NULL;
+	cg_repl_sp = 0;
+	return 0;
+}
 
 
 static uintptr_t cg_go_text_start, cg_go_text_end;
@@ -114,7 +133,10 @@ static int cg_take_signal(int sig, int first) {
 		__atomic_store_n(&c->orig_flags, old.sa_flags, __ATOMIC_RELAXED);
 		__atomic_store_n(&c->orig, h, __ATOMIC_RELEASE);
 	}
+	uint64_t mask;
+	memcpy(&mask, &old.sa_mask, sizeof mask);
 	__atomic_store_n(&c->next_flags, old.sa_flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->next_mask, mask, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->next, h, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -301,16 +323,37 @@ static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
 	uintptr_t h = __atomic_load_n(&c->next, __ATOMIC_ACQUIRE);
 	uintptr_t orig = __atomic_load_n(&c->orig, __ATOMIC_ACQUIRE);
 
-	if (h != orig && cg_in_replacement) {
+	if (h != orig && cg_in_replacement(info)) {
 		/* A replacement handler chained back to us: continue down the
 		 * original chain. */
 		h = orig;
 	} else if (h != orig && h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
 		/* Call the replacement (not a tail jump: we must see it return to
-		 * clear the flag), then resume as it decided. */
-		cg_in_replacement = 1;
-		((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
-		cg_in_replacement = 0;
+		 * clear the flag), then resume as it decided; under the mask and
+		 * flags it was installed with, as the kernel would have run it:
+		 * the interrupted mask, its sa_mask, and the signal itself
+		 * unless SA_NODEFER. A replacement that siglongjmps out without
+		 * restoring the mask thus leaves what it would have without us. */
+		int flags = __atomic_load_n(&c->next_flags, __ATOMIC_RELAXED);
+		uint64_t mask, full = ~0ULL;
+		memcpy(&mask, &((ucontext_t *)uc)->uc_sigmask, sizeof mask);
+		mask |= __atomic_load_n(&c->next_mask, __ATOMIC_RELAXED);
+		if (!(flags & SA_NODEFER))
+			mask |= 1ULL << (sig - 1);
+		if (flags & SA_RESETHAND) {
+			/* one-shot: the next one takes the default action */
+			__atomic_store_n(&c->next, (uintptr_t)SIG_DFL, __ATOMIC_RELEASE);
+		}
+		cg_repl_info = info;
+		cg_repl_sp = (uintptr_t)__builtin_frame_address(0);
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8L);
+		if (flags & SA_SIGINFO)
+			((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
+		else
+			((void (*)(int))h)(sig);
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &full, NULL, 8L);
+		cg_repl_info = NULL;
+		cg_repl_sp = 0;
 		return NULL;
 	}
 
@@ -494,7 +537,8 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	struct cg_guard *g = d > 0 ? cg_guards[d - 1] : NULL;
 	void *next = NULL;
 
-	if (g != NULL && !cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	int in_repl = cg_in_replacement(info);
+	if (g != NULL && !in_repl && cg_fault_is_ours(sig, info, uc) &&
 	    cg_guard_live(g, uc)) {
 		/* Walk from the fault towards the guard point; the walk also
 		 * tells a fault in C called from a Go callback (Go frames in
@@ -524,7 +568,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	}
 	/* Not a guard point's: perhaps a fault in a cgo call of a goroutine
 	 * inside a region (guard.Do), taken at the innermost cgo boundary. */
-	if (!cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	if (!in_repl && cg_fault_is_ours(sig, info, uc) &&
 	    cg_boundary_take(sig, info, uc, CGOGUARD_FAULT, CGOGUARD_NOT_INTERRUPTED, 0)) {
 		__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
 		errno = saved_errno;

@@ -8,7 +8,7 @@
 //	badstateprog call-badrsp|call-badriprsp|call-unmapped   guard.Call, then a healthy call
 //	badstateprog do-badrsp|do-badriprsp|do-unmapped         guard.Do, then a healthy Do
 //	badstateprog [-install] unguarded-badrsp|unguarded-badriprsp|unguarded-unmapped
-//	badstateprog [-how N] probe                             a probing library installed after cgoguard
+//	badstateprog [-how N] [-then-unguarded] probe           a probing library installed after cgoguard
 package main
 
 import (
@@ -27,6 +27,7 @@ func main() {
 	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{Cur: 0, Max: 0})
 	install := flag.Bool("install", false, "install the guard and recover a guarded fault first")
 	how := flag.Int("how", 0, "probe: the probing library's flavour (payload.ProbeInstall)")
+	thenUnguarded := flag.Bool("then-unguarded", false, "probe: end with an unguarded NULL write")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fail("usage: badstateprog [-install] [-how N] mode")
@@ -48,6 +49,12 @@ func main() {
 	switch {
 	case mode == "probe":
 		probe(*how)
+		if *thenUnguarded {
+			fmt.Println("unguarded fault next")
+			payload.RawCall(payload.NullWrite, nil)
+			fmt.Println("survived an unguarded fault")
+			os.Exit(66)
+		}
 	case kind == "call-":
 		for i := 0; i < 3; i++ {
 			wantCrash(mode, guard.Call(fns[what], nil))
