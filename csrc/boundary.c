@@ -84,9 +84,9 @@ int cgoguard_region_chunk_add(uintptr_t g) {
  * bytes, aligned down to 16 (A), stored the depth at A and g at A+8, and
  * its call left the return address at A-8: slot S. cgocallback saves and
  * replaces g0.sched.sp while a callback runs, so a nested cgo call's slot
- * is the one computed. Every word is read through the kernel and checked
- * (g0 is its m's g0, S holds the return address), so a thread in some
- * other state (a C thread, the runtime's own C calls) answers 0.
+ * is the one computed. Everything is checked (g0 is its m's g0, S, read
+ * through the kernel, holds the return address and a g), so a thread in
+ * some other state (a C thread, the runtime's own C calls) answers 0.
  */
 static inline uintptr_t cg_tls_g(void) {
 	uintptr_t g;
@@ -97,9 +97,18 @@ static inline uintptr_t cg_tls_g(void) {
 int cg_boundary_slot(uintptr_t *slot, uintptr_t *gp) {
 	if (cg_layout.tls_g_off == 0)
 		return 0;
-	uintptr_t g0 = cg_tls_g(), m = 0, m_g0 = 0, sched_sp = 0, w[3];
-	if (g0 == 0 || !cg_read_word(g0 + CG_G_M, &m) || m == 0 || !cg_read_word(m + CG_M_G0, &m_g0) ||
-	    m_g0 != g0 || !cg_read_word(g0 + CG_G_SCHED_SP, &sched_sp) || sched_sp < 64)
+	/* TLS g is 0 on a thread Go never ran on, else a g of the runtime's
+	 * (memory of the Go heap, which a fault in C does not break): its
+	 * fields are read directly. The slot is on the thread's stack, which
+	 * the C code used: read through the kernel. */
+	uintptr_t g0 = cg_tls_g(), w[3];
+	if (g0 == 0 || (g0 & 7) != 0)
+		return 0;
+	uintptr_t m = *(const uintptr_t *)(g0 + CG_G_M);
+	if (m == 0 || (m & 7) != 0 || *(const uintptr_t *)(m + CG_M_G0) != g0)
+		return 0;
+	uintptr_t sched_sp = *(const uintptr_t *)(g0 + CG_G_SCHED_SP);
+	if (sched_sp < 64)
 		return 0;
 	uintptr_t s = ((sched_sp - 16) & ~(uintptr_t)15) - 8;
 	if (!cg_read(w, s, sizeof w) || w[0] != cg_layout.ret || w[2] == 0)
@@ -299,9 +308,9 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	 * asmcgocall: setenv, tracebacks; or a callback running), or one
 	 * whose callbacks the runtime forbids (#cgo nocallback): the fault
 	 * stays fatal, as without us. */
-	uint8_t nocallback = 1;
-	if (!cg_read_word(g + cg_layout.off_syscallsp, &syscallsp) || syscallsp == 0 ||
-	    !cg_read(&nocallback, g + cg_layout.off_nocallback, 1) || nocallback != 0)
+	/* g is a live goroutine (the region table knows it): direct reads */
+	syscallsp = *(const uintptr_t *)(g + cg_layout.off_syscallsp);
+	if (syscallsp == 0 || *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
 		return 0;
 	r->unwinding = r->depth;
 	/* A deadline of the region stops here: the Go code that builds the

@@ -19,6 +19,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -35,7 +36,26 @@ CG_TLS struct cg_probe *cg_probe_active;
 static int cg_vm_readv_broken; /* atomic */
 static int cg_check_pipe[2] = {-1, -1};
 
+/* The process id process_vm_readv names (cached; a forked child finds it
+ * again). */
+static int cg_self_pid; /* atomic */
+static void cg_checked_after_fork(void) { __atomic_store_n(&cg_self_pid, 0, __ATOMIC_RELAXED); }
+
+static long cg_pid(void) {
+	int p = __atomic_load_n(&cg_self_pid, __ATOMIC_RELAXED);
+	if (p == 0) {
+		p = (int)syscall(SYS_getpid);
+		__atomic_store_n(&cg_self_pid, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
 int cg_checked_init(void) {
+	static int atfork_done;
+	if (!atfork_done) {
+		atfork_done = 1;
+		pthread_atfork(NULL, NULL, cg_checked_after_fork);
+	}
 	if (cg_check_pipe[0] >= 0)
 		return 0;
 	int p[2];
@@ -79,8 +99,7 @@ int cg_read(void *buf, uintptr_t addr, size_t len) {
 	if (!__atomic_load_n(&cg_vm_readv_broken, __ATOMIC_RELAXED)) {
 		struct iovec local = {buf, len}, remote = {(void *)addr, len};
 		int saved = errno;
-		long r = syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), &local, 1L, &remote, 1L,
-		                 0L);
+		long r = syscall(SYS_process_vm_readv, cg_pid(), &local, 1L, &remote, 1L, 0L);
 		int e = errno;
 		errno = saved;
 		if (r == (long)len)

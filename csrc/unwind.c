@@ -44,10 +44,10 @@ static void cg_unwind_run(void *p) {
  * Returns 1 when the walk ran to its end, 0 when it was cut short.
  */
 int cg_unwind_checked(void *fn, void *arg, uintptr_t pc) {
-	uint8_t code[16];
-	if (pc != 0 && !cg_read(code, pc, 1))
-		return 0;
-	if (!cg_probe_usable())
+	/* The probe also covers libgcc's read of the code at pc; the check
+	 * first saves a fault round trip for the common wild PCs (a call
+	 * through NULL or a small offset from it). */
+	if (pc < 4096 || !cg_probe_usable())
 		return 0;
 	struct cg_unwind_args a = {(_Unwind_Trace_Fn)fn, arg};
 	return cg_probe_run(cg_unwind_run, &a) == 0;
