@@ -153,3 +153,19 @@ func TestForeignProbingHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestBadStateProfileTraceback: under a 2 kHz CPU profile, C code spins
+// with RSP at an unmapped page; each SIGPROF that lands there runs the cgo
+// traceback (Go's signal entry calls it for any signal in C code), which
+// must not fault (with cgosymbolizer's own unwinder, the process died).
+func TestBadStateProfileTraceback(t *testing.T) {
+	for _, install := range []bool{false, true} {
+		t.Run(fmt.Sprintf("install=%v", install), func(t *testing.T) {
+			args := []string{"profile-spin"}
+			if install {
+				args = append([]string{"-install"}, args...)
+			}
+			wantRecovered(t, args...)
+		})
+	}
+}

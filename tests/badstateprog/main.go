@@ -8,6 +8,7 @@
 //	badstateprog call-badrsp|call-badriprsp|call-unmapped   guard.Call, then a healthy call
 //	badstateprog do-badrsp|do-badriprsp|do-unmapped         guard.Do, then a healthy Do
 //	badstateprog [-install] unguarded-badrsp|unguarded-badriprsp|unguarded-unmapped
+//	badstateprog [-install] profile-spin                    C spins with a broken stack under a CPU profile
 //	badstateprog [-how N] [-then-unguarded] probe           a probing library installed after cgoguard
 package main
 
@@ -16,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -47,6 +49,19 @@ func main() {
 		}
 	}
 	switch {
+	case mode == "profile-spin":
+		// A CPU profile at a high rate while C code runs with a broken
+		// stack: every SIGPROF there runs the cgo traceback.
+		runtime.SetCPUProfileRate(2000)
+		if *install {
+			if err := guard.Install(); err != nil {
+				fail("install: " + err.Error())
+			}
+		}
+		for i := 0; i < 5; i++ {
+			payload.SpinBadRSP(300_000_000)
+		}
+		runtime.SetCPUProfileRate(0)
 	case mode == "probe":
 		probe(*how)
 		if *thenUnguarded {

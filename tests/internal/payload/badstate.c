@@ -31,6 +31,21 @@ __attribute__((noinline)) void pl_call_unmapped(void *arg) {
 	                 "r9", "r10", "r11", "memory");
 }
 
+// Spins for about *arg iterations with RSP at an unmapped page (no fault),
+// then puts RSP back and returns: a signal that lands meanwhile (SIGPROF)
+// finds a stack no unwinder can read.
+__attribute__((noinline)) void pl_spin_bad_rsp(void *arg) {
+	long n = *(long *)arg;
+	__asm__ volatile("movq %%rsp, %%r12\n\t"
+	                 "movq $0x1000, %%rsp\n"
+	                 "1:\tdecq %0\n\t"
+	                 "jnz 1b\n\t"
+	                 "movq %%r12, %%rsp"
+	                 : "+r"(n)
+	                 :
+	                 : "r12", "memory", "cc");
+}
+
 // ---- a probing library (the memory-probe pattern of GCs and JITs) ----
 
 static struct sigaction pl_probe_prev;

@@ -1,6 +1,7 @@
 package payload
 
 /*
+#include <stdlib.h>
 #include "badstate.h"
 */
 import "C"
@@ -16,6 +17,15 @@ var (
 	// CallUnmapped calls through a pointer to an unmapped address.
 	CallUnmapped = unsafe.Pointer(C.pl_call_unmapped)
 )
+
+// SpinBadRSP spins about n iterations in C with RSP at an unmapped page,
+// then returns normally.
+func SpinBadRSP(n int64) {
+	p := (*C.long)(C.malloc(C.size_t(unsafe.Sizeof(C.long(0)))))
+	defer C.free(unsafe.Pointer(p))
+	*p = C.long(n)
+	C.pl_spin_bad_rsp(unsafe.Pointer(p))
+}
 
 // ProbeInstall installs a probing library's SIGSEGV handler (badstate.c)
 // in front of the current one; how 0: SA_SIGINFO and sigsetjmp(buf, 1); 1:
