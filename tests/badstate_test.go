@@ -57,7 +57,7 @@ func wantRecovered(t *testing.T, args ...string) string {
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Fatalf("badstateprog %v: %s, want exit status 0\n%s", args, describe(ws), out)
 	}
-	if !strings.Contains(out, "\nok "+mode+"\n") {
+	if !strings.Contains("\n"+out, "\nok "+mode+"\n") {
 		t.Fatalf("badstateprog %v: no %q line\n%s", args, "ok "+mode, out)
 	}
 	return out
