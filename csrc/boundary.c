@@ -9,16 +9,17 @@
  * its return address at slot S, the depth at S+8 and g at S+16. After the C
  * function returns, asmcgocall reloads g and SP from those two slots alone.
  *
- * The handler unwinds the faulting thread's C frames (never a scan of stack
- * memory: stale return addresses and the runtime's own non-Go code lie
- * there too) up to the first frame whose return address is that call site:
- * the innermost boundary. If the g at S+16 is in a region, inside
+ * The handler finds the innermost boundary from the thread's g0 in O(1)
+ * (cg_boundary_slot: no unwinding, so a smashed stack, a bad stack pointer
+ * or C frames without unwind tables do not matter) and checks it: S holds
+ * the return address and a g. If that g is in a region, inside
  * runtime.cgocall (syscallsp set) and not in a #cgo nocallback call, the
  * thread resumes as if asmcgocall had just called the land function, with
- * RSP at S: the faulting C frames are abandoned, and the land function calls
- * an exported Go function that panics. The runtime supports a panic leaving
- * a cgo callback: unwindm restores g0's stack pointer and does the
- * accounting cgocall would have done.
+ * RSP at S: the faulting C frames are abandoned, and the land function
+ * calls an exported Go function that panics. The runtime supports a panic
+ * leaving a cgo callback: unwindm restores g0's stack pointer and does the
+ * accounting cgocall would have done. The unwinder only names the frames
+ * of the error, as a probe (checked.c).
  *
  * Everything reachable from the handler is async-signal-safe.
  */
