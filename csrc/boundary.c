@@ -9,16 +9,17 @@
  * its return address at slot S, the depth at S+8 and g at S+16. After the C
  * function returns, asmcgocall reloads g and SP from those two slots alone.
  *
- * The handler unwinds the faulting thread's C frames (never a scan of stack
- * memory: stale return addresses and the runtime's own non-Go code lie
- * there too) up to the first frame whose return address is that call site:
- * the innermost boundary. If the g at S+16 is in a region, inside
+ * The handler finds the innermost boundary from the thread's g0 in O(1)
+ * (cg_boundary_slot: no unwinding, so a smashed stack, a bad stack pointer
+ * or C frames without unwind tables do not matter) and checks it: S holds
+ * the return address and a g. If that g is in a region, inside
  * runtime.cgocall (syscallsp set) and not in a #cgo nocallback call, the
  * thread resumes as if asmcgocall had just called the land function, with
- * RSP at S: the faulting C frames are abandoned, and the land function calls
- * an exported Go function that panics. The runtime supports a panic leaving
- * a cgo callback: unwindm restores g0's stack pointer and does the
- * accounting cgocall would have done.
+ * RSP at S: the faulting C frames are abandoned, and the land function
+ * calls an exported Go function that panics. The runtime supports a panic
+ * leaving a cgo callback: unwindm restores g0's stack pointer and does the
+ * accounting cgocall would have done. The unwinder only names the frames
+ * of the error, as a probe (checked.c).
  *
  * Everything reachable from the handler is async-signal-safe.
  */
@@ -78,18 +79,58 @@ int cgoguard_region_chunk_add(uintptr_t g) {
 	return rc;
 }
 
+/*
+ * The innermost boundary, in O(1). In C code reached through a cgo call the
+ * thread's TLS g is its g0. asmcgocall switched to m.g0.sched.sp, took 16
+ * bytes, aligned down to 16 (A), stored the depth at A and g at A+8, and
+ * its call left the return address at A-8: slot S. cgocallback saves and
+ * replaces g0.sched.sp while a callback runs, so a nested cgo call's slot
+ * is the one computed. Everything is checked (g0 is its m's g0, S, read
+ * through the kernel, holds the return address and a g), so a thread in
+ * some other state (a C thread, the runtime's own C calls) answers 0.
+ */
+static inline uintptr_t cg_tls_g(void) {
+	uintptr_t g;
+	__asm__("movq %%fs:(%1), %0" : "=r"(g) : "r"(cg_layout.tls_g_off));
+	return g;
+}
+
+int cg_boundary_slot(uintptr_t *slot, uintptr_t *gp) {
+	if (cg_layout.tls_g_off == 0)
+		return 0;
+	/* TLS g is 0 on a thread Go never ran on, else a g of the runtime's
+	 * (memory of the Go heap, which a fault in C does not break): its
+	 * fields are read directly. The slot is on the thread's stack, which
+	 * the C code used: read through the kernel. */
+	uintptr_t g0 = cg_tls_g(), w[3];
+	if (g0 == 0 || (g0 & 7) != 0)
+		return 0;
+	uintptr_t m = *(const uintptr_t *)(g0 + CG_G_M);
+	if (m == 0 || (m & 7) != 0 || *(const uintptr_t *)(m + CG_M_G0) != g0)
+		return 0;
+	uintptr_t sched_sp = *(const uintptr_t *)(g0 + CG_G_SCHED_SP);
+	if (sched_sp < 64)
+		return 0;
+	uintptr_t s = ((sched_sp - 16) & ~(uintptr_t)15) - 8;
+	if (!cg_read(w, s, sizeof w) || w[0] != cg_layout.ret || w[2] == 0)
+		return 0;
+	*slot = s;
+	*gp = w[2];
+	return 1;
+}
+
 /* A runaway recursion fills the whole thread stack with frames: the walk
- * goes through all of them, within these bounds. */
-#define CG_BOUNDARY_STEPS (1L << 20)
-#define CG_BOUNDARY_SPAN ((uintptr_t)1 << 30)
+ * for the record's frames stops after these many steps. */
+#define CG_BOUNDARY_STEPS 4096
 
 struct cg_bwalk {
 	uint64_t *frames;
-	int n, max, started, go;
+	int n, max, started;
 	long steps;
-	uintptr_t pc, lo, last_cfa, slot;
+	uintptr_t pc, lo, hi, last_cfa;
 };
 
+/* The frames of the fault's C code, up to the boundary (hi: slot S). */
 static _Unwind_Reason_Code cg_bstep(struct _Unwind_Context *ctx, void *p) {
 	struct cg_bwalk *w = p;
 	int before = 0;
@@ -102,60 +143,59 @@ static _Unwind_Reason_Code cg_bstep(struct _Unwind_Context *ctx, void *p) {
 		if (w->pc != 0 && !(before && ip == w->pc))
 			return _URC_NO_REASON;
 		w->started = 1;
-	} else if (ip == cg_layout.ret) {
-		/* libgcc hands over a frame's IP with its callee's CFA: here
-		 * the CFA of the C function asmcgocall called, S + 8. */
-		if (cfa >= 8 && *(const uintptr_t *)(cfa - 8) == ip)
-			w->slot = cfa - 8;
-		return _URC_END_OF_STACK;
-	} else if (cg_pc_in_go(ip)) {
-		w->go = 1;
+	} else if (ip == cg_layout.ret || cg_pc_in_go(ip)) {
 		return _URC_END_OF_STACK;
 	}
-	if (cfa < w->last_cfa || (w->lo != 0 && (cfa < w->lo || cfa - w->lo > CG_BOUNDARY_SPAN)) ||
+	if (cfa < w->last_cfa || (w->lo != 0 && (cfa < w->lo || cfa > w->hi)) ||
 	    ++w->steps > CG_BOUNDARY_STEPS)
 		return _URC_END_OF_STACK;
 	w->last_cfa = cfa;
 	if (w->n < w->max)
 		w->frames[w->n++] = ip;
-	return _URC_NO_REASON;
+	return w->n < w->max ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-/* The innermost boundary slot S above the frame at pc/sp (pc 0: the
- * caller's own frame), or 0. */
-static uintptr_t cg_find_boundary(uint64_t *frames, int max, int *n, uintptr_t pc, uintptr_t sp) {
+/* Up to max frames from the frame at pc/sp (a checked walk) below the
+ * boundary slot s; returns how many. */
+static int cg_boundary_frames(uint64_t *frames, int max, uintptr_t pc, uintptr_t sp, uintptr_t s) {
 	struct cg_bwalk w = {0};
+	if (max <= 0)
+		return 0;
 	w.frames = frames;
 	w.max = max;
 	w.pc = pc;
 	w.lo = sp;
-	_Unwind_Backtrace(cg_bstep, &w);
-	*n = w.n;
-	return w.go ? 0 : w.slot;
+	w.hi = s + 8;
+	if (sp < s)
+		cg_unwind_checked((void *)cg_bstep, &w, pc);
+	if (w.n == 0) {
+		frames[0] = pc;
+		w.n = 1;
+	}
+	return w.n;
 }
 
 /*
- * The walk stopped at the faulting PC: an address with no code and no
- * unwind information (a call through a bad pointer). The word at SP is then usually the
- * return address of that call: walk again from there, by showing the
- * unwinder (which reads the signal frame's registers from uc) the state
- * just after a return, then putting the registers back.
+ * The walk stopped at the faulting PC: an address with no code (a call
+ * through a bad pointer). The word at SP is then usually the return
+ * address of that call: walk again from there, by showing the unwinder
+ * (which reads the signal frame's registers from uc) the state just after
+ * a return, then putting the registers back.
  */
-static uintptr_t cg_find_boundary_from_caller(uint64_t *frames, int *n, ucontext_t *uc) {
+static int cg_boundary_frames_from_caller(uint64_t *frames, int max, ucontext_t *uc, uintptr_t s) {
 	greg_t *r = uc->uc_mcontext.gregs;
 	greg_t pc = r[REG_RIP], sp = r[REG_RSP];
-	uintptr_t ra = *(const uintptr_t *)(uintptr_t)sp;
-	if (ra < 4096 || cg_pc_in_go(ra))
-		return 0;
+	uintptr_t ra = 0;
+	frames[0] = (uint64_t)pc;
+	if (max < 2 || !cg_read_word((uintptr_t)sp, &ra) || ra < 4096 || cg_pc_in_go(ra) ||
+	    ra == cg_layout.ret)
+		return 1;
 	r[REG_RIP] = (greg_t)ra;
 	r[REG_RSP] = sp + 8;
-	int m = 0;
-	uintptr_t s = cg_find_boundary(frames + 1, CGOGUARD_MAX_FRAMES - 1, &m, ra, (uintptr_t)sp + 8);
+	int m = cg_boundary_frames(frames + 1, max - 1, ra, (uintptr_t)sp + 8, s);
 	r[REG_RIP] = pc;
 	r[REG_RSP] = sp;
-	frames[0] = (uint64_t)pc;
-	*n = 1 + m;
-	return s;
+	return 1 + m;
 }
 
 /* Discovery of the call site: the walk from a C function called through
@@ -196,12 +236,13 @@ __attribute__((noinline)) uintptr_t cgoguard_boundary_discover(uintptr_t g) {
 }
 
 int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land) {
-	if (ret == 0 || land == 0)
+                           uintptr_t land, intptr_t tls_g_off) {
+	if (ret == 0 || land == 0 || tls_g_off == 0)
 		return CGOGUARD_EINSTALL;
 	cg_layout.off_syscallsp = off_syscallsp;
 	cg_layout.off_nocallback = off_nocallback;
 	cg_layout.land = (void (*)(int))land;
+	cg_layout.tls_g_off = tls_g_off;
 	/* A Go thread's state, restored at the land function when the
 	 * thread never entered a guard of its own (cg_thread_ready). */
 	__asm__ volatile("stmxcsr %0" : "=m"(cg_layout.mxcsr));
@@ -216,20 +257,22 @@ void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __
 
 /*
  * Checks, from inside a real cgo call made by goroutine g, that the runtime
- * looks as cg_layout says: unwinding from here meets the boundary, S+16
- * holds g, and g is inside runtime.cgocall. Returns 0, or which check
- * failed (1-3).
+ * looks as cg_layout says: the slot found from g0 in O(1) holds the return
+ * address and g, lies just above this function's frame, and g is inside
+ * runtime.cgocall. Returns 0, or which check failed (1-4).
  */
 int cgoguard_boundary_probe(uintptr_t g) {
-	uint64_t frames[8];
-	int n;
-	uintptr_t s = cg_find_boundary(frames, 8, &n, 0, 0);
-	if (s == 0)
+	uintptr_t s = 0, sg = 0;
+	if (!cg_boundary_slot(&s, &sg))
 		return 1;
-	if (*(const uintptr_t *)(s + 16) != g)
+	if (sg != g)
 		return 2;
-	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0)
+	/* the slot of this very call: just above this frame */
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (s <= here || s - here > 4096)
 		return 3;
+	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0)
+		return 4;
 	return 0;
 }
 
@@ -254,26 +297,21 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
                      uintptr_t want_g) {
 	if (__atomic_load_n(&cg_layout.ret, __ATOMIC_ACQUIRE) == 0)
 		return 0;
-	cgoguard_fault *f = &cg_thread_fault;
-	int n = 0;
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	uintptr_t s = cg_find_boundary(f->frames, CGOGUARD_MAX_FRAMES, &n, pc, sp);
-	if (s == 0 && n <= 1)
-		s = cg_find_boundary_from_caller(f->frames, &n, uc);
-	if (s == 0)
+	uintptr_t s = 0, g = 0, syscallsp = 0;
+	if (!cg_boundary_slot(&s, &g))
 		return 0;
-	uintptr_t g = *(const uintptr_t *)(s + 16);
 	if (want_g != 0 && g != want_g)
 		return 0;
 	struct cg_region *r = cg_region_find(g);
 	if (r == NULL)
 		return 0;
 	/* Not a cgo call of the goroutine's (the runtime's own use of
-	 * asmcgocall: setenv, tracebacks), or one whose callbacks the runtime
-	 * forbids (#cgo nocallback): the fault stays fatal, as without us. */
-	if (*(const uintptr_t *)(g + cg_layout.off_syscallsp) == 0 ||
-	    *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
+	 * asmcgocall: setenv, tracebacks; or a callback running), or one
+	 * whose callbacks the runtime forbids (#cgo nocallback): the fault
+	 * stays fatal, as without us. */
+	/* g is a live goroutine (the region table knows it): direct reads */
+	syscallsp = *(const uintptr_t *)(g + cg_layout.off_syscallsp);
+	if (syscallsp == 0 || *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
 		return 0;
 	r->unwinding = r->depth;
 	/* A deadline of the region stops here: the Go code that builds the
@@ -286,9 +324,15 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	while (cg_ndepth > 0 && (uintptr_t)cg_guards[cg_ndepth - 1] < s)
 		cg_ndepth--;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	cgoguard_fault *f = &cg_thread_fault;
 	int max = r->max_frames;
 	if (max > CGOGUARD_MAX_FRAMES)
 		max = CGOGUARD_MAX_FRAMES;
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	int n = cg_boundary_frames(f->frames, max, pc, sp, s);
+	if (n == 1 && max > 1)
+		n = cg_boundary_frames_from_caller(f->frames, max, uc, s);
 	f->nframes = n < max ? n : max;
 	cg_record(f, r->depth, max, CG_WALK_REACHED, sig, info, uc);
 	f->interrupt = interrupt;

@@ -666,13 +666,37 @@ static int cg_deadline_prepare(void) {
 
 void cgoguard_cancel_init(cgoguard_cancel *c) { memset(c, 0, sizeof *c); }
 
+/* For a test (tests/internal/payload): run once between the reads of a
+ * token's slot and generation in cgoguard_cancel_request, to re-arm the
+ * token there. */
+void (*cg_test_cancel_hook)(cgoguard_cancel *);
+
 void cgoguard_cancel_request(cgoguard_cancel *c) {
 	__atomic_store_n(&c->requested, 1, __ATOMIC_SEQ_CST);
 	/* Under the watchdog's lock: the call cannot be passing from one
 	 * thread to another meanwhile (slots themselves are never freed). */
 	pthread_mutex_lock(&cg_wd_mu);
-	struct cg_slot *s = __atomic_load_n((struct cg_slot **)&c->slot, __ATOMIC_SEQ_CST);
-	uint64_t gen = __atomic_load_n(&c->gen, __ATOMIC_SEQ_CST);
+	/* The token may be re-armed for a call on another thread meanwhile
+	 * (cg_arm_cancel takes no lock): slot and gen are read as a pair
+	 * under the token's sequence count, never the old slot with the new
+	 * call's generation. */
+	struct cg_slot *s;
+	uint64_t gen;
+	for (int tries = 0;; tries++) {
+		uint32_t q = __atomic_load_n(&c->seq, __ATOMIC_SEQ_CST);
+		if (q & 1) {
+			if (tries > 64)
+				sched_yield();
+			continue;
+		}
+		s = __atomic_load_n((struct cg_slot **)&c->slot, __ATOMIC_SEQ_CST);
+		void (*hook)(cgoguard_cancel *) = __atomic_exchange_n(&cg_test_cancel_hook, NULL, __ATOMIC_SEQ_CST);
+		if (hook != NULL)
+			hook(c);
+		gen = __atomic_load_n(&c->gen, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&c->seq, __ATOMIC_SEQ_CST) == q)
+			break;
+	}
 	if (s != NULL && gen != 0) {
 		__atomic_store_n(&s->cancel_gen, gen, __ATOMIC_SEQ_CST);
 		cg_push_dirty(s);
@@ -704,8 +728,13 @@ int cg_call_deadline_slow(void) {
 
 /* The slow parts of cg_arm (internal.h). */
 int cg_arm_cancel(struct cg_slot *s, uint64_t gen, cgoguard_cancel *cancel) {
+	/* A token serves one call at a time: this is its only writer of
+	 * slot and gen (cg_disarm stores gen 0 alone, which cancels nothing). */
+	uint32_t q = __atomic_load_n(&cancel->seq, __ATOMIC_RELAXED);
+	__atomic_store_n(&cancel->seq, q | 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n((struct cg_slot **)&cancel->slot, s, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&cancel->gen, gen, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&cancel->seq, (q | 1) + 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&cancel->requested, __ATOMIC_SEQ_CST))
 		return CGOGUARD_CANCELED;
 	return CGOGUARD_OK;

@@ -55,6 +55,7 @@ struct cg_chain {
 	uintptr_t orig;       /* handler address, or SIG_DFL / SIG_IGN */
 	uintptr_t next;
 	int orig_flags, next_flags;
+	uint64_t next_mask;   /* next's sa_mask, as the kernel's 64-bit set */
 };
 static struct cg_chain cg_chains[_NSIG];
 
@@ -67,8 +68,26 @@ static uint64_t cg_interrupts;
 
 /* Set while this thread runs a replacement handler we called, so that when
  * that handler chains back to cgoguard (it saw us as its predecessor) the
- * signal goes on to the original handler instead of looping. */
-static CG_TLS int cg_in_replacement;
+ * signal goes on to the original handler instead of looping: the siginfo
+ * it was called with and the stack pointer of the call. A replacement that
+ * never returns (it siglongjmps out: the probing pattern) leaves them set;
+ * the next signal is told from a chain-back by both (a chain-back passes
+ * the same siginfo on, from deeper on the stack). */
+static CG_TLS const siginfo_t *cg_repl_info;
+static CG_TLS uintptr_t cg_repl_sp;
+
+static int cg_in_replacement(const siginfo_t *info) {
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (cg_repl_sp == 0)
+		return 0;
+	if (info == cg_repl_info && sp < cg_repl_sp)
+		return 1;
+	/* a signal delivered afresh: the replacement that set these left by
+	 * a jump */
+	cg_repl_info = NULL;
+	cg_repl_sp = 0;
+	return 0;
+}
 
 
 static uintptr_t cg_go_text_start, cg_go_text_end;
@@ -114,7 +133,10 @@ static int cg_take_signal(int sig, int first) {
 		__atomic_store_n(&c->orig_flags, old.sa_flags, __ATOMIC_RELAXED);
 		__atomic_store_n(&c->orig, h, __ATOMIC_RELEASE);
 	}
+	uint64_t mask;
+	memcpy(&mask, &old.sa_mask, sizeof mask);
 	__atomic_store_n(&c->next_flags, old.sa_flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->next_mask, mask, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->next, h, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -129,6 +151,7 @@ int cgoguard_install(void) {
 	pthread_mutex_lock(&cg_install_mu);
 	int rc = CGOGUARD_OK;
 	if (!__atomic_load_n(&cg_installed, __ATOMIC_RELAXED)) {
+		cg_checked_init(); /* without it, checked reads use process_vm_readv alone */
 		struct sigaction saved[CG_NFAULTSIG];
 		int i;
 		for (i = 0; i < CG_NFAULTSIG; i++) {
@@ -254,10 +277,10 @@ void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int s
 	if (walk == CG_WALK_UNKNOWN && f->nframes == 1 && max_frames > 1) {
 		/* The walk stopped at the faulting PC itself: a jump or call to
 		 * an address with no code. The word at SP is then usually the
-		 * return address of that call. */
-		uint64_t ra = *(const uint64_t *)(uintptr_t)f->sp;
-		if (ra != 0 && ra != (uint64_t)(uintptr_t)cg_invoke_ret)
-			f->frames[f->nframes++] = ra;
+		 * return address of that call (if SP points anywhere). */
+		uintptr_t ra = 0;
+		if (cg_read_word((uintptr_t)f->sp, &ra) && ra != 0 && ra != (uintptr_t)cg_invoke_ret)
+			f->frames[f->nframes++] = (uint64_t)ra;
 	}
 }
 
@@ -300,16 +323,37 @@ static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
 	uintptr_t h = __atomic_load_n(&c->next, __ATOMIC_ACQUIRE);
 	uintptr_t orig = __atomic_load_n(&c->orig, __ATOMIC_ACQUIRE);
 
-	if (h != orig && cg_in_replacement) {
+	if (h != orig && cg_in_replacement(info)) {
 		/* A replacement handler chained back to us: continue down the
 		 * original chain. */
 		h = orig;
 	} else if (h != orig && h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
 		/* Call the replacement (not a tail jump: we must see it return to
-		 * clear the flag), then resume as it decided. */
-		cg_in_replacement = 1;
-		((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
-		cg_in_replacement = 0;
+		 * clear the flag), then resume as it decided; under the mask and
+		 * flags it was installed with, as the kernel would have run it:
+		 * the interrupted mask, its sa_mask, and the signal itself
+		 * unless SA_NODEFER. A replacement that siglongjmps out without
+		 * restoring the mask thus leaves what it would have without us. */
+		int flags = __atomic_load_n(&c->next_flags, __ATOMIC_RELAXED);
+		uint64_t mask, full = ~0ULL;
+		memcpy(&mask, &((ucontext_t *)uc)->uc_sigmask, sizeof mask);
+		mask |= __atomic_load_n(&c->next_mask, __ATOMIC_RELAXED);
+		if (!(flags & SA_NODEFER))
+			mask |= 1ULL << (sig - 1);
+		if (flags & SA_RESETHAND) {
+			/* one-shot: the next one takes the default action */
+			__atomic_store_n(&c->next, (uintptr_t)SIG_DFL, __ATOMIC_RELEASE);
+		}
+		cg_repl_info = info;
+		cg_repl_sp = (uintptr_t)__builtin_frame_address(0);
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8L);
+		if (flags & SA_SIGINFO)
+			((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
+		else
+			((void (*)(int))h)(sig);
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &full, NULL, 8L);
+		cg_repl_info = NULL;
+		cg_repl_sp = 0;
 		return NULL;
 	}
 
@@ -371,13 +415,13 @@ static int cg_blocking_syscall(long nr) {
 static int cg_in_blocking_syscall(const ucontext_t *uc) {
 	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	long rax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	uint16_t at = 0, before = 0;
 	if (rip < 4096)
 		return 0;
-	if (*(const uint16_t *)rip == 0x050f)
+	/* Checked reads: the PC may point anywhere. */
+	if (cg_read(&at, rip, 2) && at == 0x050f)
 		return cg_blocking_syscall(rax);
-	/* rip - 2 on the same page as rip, or the page before is code too
-	 * (the instruction at rip - 2 would straddle it) */
-	if ((rip & 0xfff) >= 2 && *(const uint16_t *)(rip - 2) == 0x050f)
+	if (cg_read(&before, rip - 2, 2) && before == 0x050f)
 		return rax == -EINTR;
 	return 0;
 }
@@ -441,9 +485,36 @@ static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
 	__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
 }
 
+/* A fault inside a probe (checked.c) of this thread: the probe's work
+ * read memory that cannot be read. Resume its caller, cg_probe_call
+ * returning 1, under the mask the probe ran with. */
+static int cg_probe_fault(int sig, const siginfo_t *info, ucontext_t *uc) {
+	struct cg_probe *p = cg_probe_active;
+	if (p == NULL || (sig != SIGSEGV && sig != SIGBUS) || info->si_code <= 0 ||
+	    cg_pc_in_go((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
+		return 0;
+	cg_probe_active = NULL;
+	greg_t *r = uc->uc_mcontext.gregs;
+	r[REG_RBX] = (greg_t)p->jb[CG_JB_RBX];
+	r[REG_RBP] = (greg_t)p->jb[CG_JB_RBP];
+	r[REG_R12] = (greg_t)p->jb[CG_JB_R12];
+	r[REG_R13] = (greg_t)p->jb[CG_JB_R13];
+	r[REG_R14] = (greg_t)p->jb[CG_JB_R14];
+	r[REG_R15] = (greg_t)p->jb[CG_JB_R15];
+	r[REG_RSP] = (greg_t)p->sp;
+	r[REG_RIP] = (greg_t)(uintptr_t)cg_probe_resume;
+	r[REG_RAX] = 1;
+	r[REG_EFL] &= ~(greg_t)0x400;
+	return 1;
+}
+
 void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int saved_errno = errno;
 	ucontext_t *uc = ucv;
+	if (__builtin_expect(cg_probe_active != NULL, 0) && cg_probe_fault(sig, info, uc)) {
+		errno = saved_errno;
+		return NULL;
+	}
 	if (sig == cg_signals[CG_NFAULTSIG]) {
 		/* The timeout signal. Ours when the watchdog sent it: queued
 		 * by this process, with our tag. */
@@ -466,7 +537,8 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	struct cg_guard *g = d > 0 ? cg_guards[d - 1] : NULL;
 	void *next = NULL;
 
-	if (g != NULL && !cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	int in_repl = cg_in_replacement(info);
+	if (g != NULL && !in_repl && cg_fault_is_ours(sig, info, uc) &&
 	    cg_guard_live(g, uc)) {
 		/* Walk from the fault towards the guard point; the walk also
 		 * tells a fault in C called from a Go callback (Go frames in
@@ -496,7 +568,7 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	}
 	/* Not a guard point's: perhaps a fault in a cgo call of a goroutine
 	 * inside a region (guard.Do), taken at the innermost cgo boundary. */
-	if (!cg_in_replacement && cg_fault_is_ours(sig, info, uc) &&
+	if (!in_repl && cg_fault_is_ours(sig, info, uc) &&
 	    cg_boundary_take(sig, info, uc, CGOGUARD_FAULT, CGOGUARD_NOT_INTERRUPTED, 0)) {
 		__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
 		errno = saved_errno;

@@ -86,6 +86,37 @@ static inline int cg_live_depth(uintptr_t sp) {
 	return d;
 }
 
+/*
+ * Checked memory access for the handler (checked.c): memory the fault may
+ * have broken (the stack, the code at PC, anything reached through a
+ * register) is read through the kernel, which reports an unreadable page
+ * instead of faulting. cg_read copies len bytes at addr into buf and
+ * returns 1, or 0 when any of them cannot be read. Async-signal-safe.
+ */
+int cg_read(void *buf, uintptr_t addr, size_t len);
+static inline int cg_read_word(uintptr_t addr, uintptr_t *out) {
+	return cg_read(out, addr, sizeof *out);
+}
+int cg_checked_init(void); /* at install: the fallback's pipe */
+
+/*
+ * A probe: fn(arg) run so that a SIGSEGV or SIGBUS it takes (libgcc's
+ * unwinder reading a smashed stack, or the code at a wild PC) ends it
+ * instead of the process. Returns 0 when fn returned, 1 when it faulted.
+ * Only from the handler (or code that runs with the guarded signals
+ * blocked), and only while cgoguard's handler is installed for SIGSEGV and
+ * SIGBUS (cg_probe_usable): the nested fault must reach cg_dispatch.
+ */
+struct cg_probe {
+	uint64_t jb[6]; /* rbx rbp r12 r13 r14 r15 */
+	uint64_t sp;
+};
+extern CG_TLS struct cg_probe *cg_probe_active;
+int cg_probe_call(void (*fn)(void *), void *arg, struct cg_probe *rec);
+extern char cg_probe_resume[];
+int cg_probe_run(void (*fn)(void *), void *arg);
+int cg_probe_usable(void);
+
 /* Installation state (handler.c). */
 extern int cg_installed;      /* atomic: handlers are in place */
 extern int cg_handlers_dirty; /* atomic: someone changed a guarded signal's handler */
@@ -110,6 +141,10 @@ enum {
 int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
                   uintptr_t sp, uintptr_t guard_sp);
 int cg_may_hold_go_frame(uintptr_t sp, uintptr_t guard_sp);
+/* _Unwind_Backtrace(fn, arg) as a probe, after checking that the first PC
+ * (pc; 0: none) can be read: 1 when it ran to its end, 0 when it was cut
+ * short or could not run (unwind.c). */
+int cg_unwind_checked(void *trace_fn, void *arg, uintptr_t pc);
 
 /*
  * The guarded call: cgoguard_call_frames, inlined where the fast path
@@ -400,12 +435,28 @@ struct cg_boundary_layout {
 	sigset_t sigmask;         /* a Go thread's mask, its MXCSR and x87 control word */
 	uint32_t mxcsr;
 	uint16_t fpucw;
+	/* The offset of the Go runtime's TLS slot for g from the thread
+	 * pointer; with the g fields below, the innermost boundary of a
+	 * thread in C code is found without unwinding (boundary.c). */
+	intptr_t tls_g_off;
 };
 extern struct cg_boundary_layout cg_layout;
 
+/* g and m fields the O(1) boundary reads (the same in Go 1.25 to 1.27;
+ * checked at init from inside a real cgo call, cgoguard_boundary_probe). */
+#define CG_G_M 48        /* g.m */
+#define CG_G_SCHED_SP 56 /* g.sched.sp */
+#define CG_M_G0 0        /* m.g0 */
+
+/* Goroutine of the innermost cgo call running on this thread and its
+ * boundary slot S (where asmcgocall's return address is), found from the
+ * thread's g0 in O(1) and checked: 1, or 0 when the thread is not in C
+ * code of a goroutine's cgo call. */
+int cg_boundary_slot(uintptr_t *slot, uintptr_t *g);
+
 struct cg_region *cg_region_find(uintptr_t g);
 int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land);
+                           uintptr_t land, intptr_t tls_g_off);
 uintptr_t cgoguard_boundary_discover(uintptr_t g);
 int cgoguard_boundary_probe(uintptr_t g);
 void cgoguard_boundary_init_clear(void);

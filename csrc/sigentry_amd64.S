@@ -90,6 +90,56 @@ cg_resume:
 	.cfi_endproc
 	.size	cg_guarded_call, .-cg_guarded_call
 
+/*
+ * int cg_probe_call(void (*fn)(void *), void *arg, struct cg_probe *rec)
+ *
+ * Runs fn(arg) where a fault is survivable: the handler's own work that
+ * reads memory a fault may have broken (the unwinder on a smashed stack,
+ * code at a wild PC). Saves the callee-saved registers and the stack
+ * pointer in rec and publishes it in cg_probe_active; a SIGSEGV or SIGBUS
+ * while it is set (cg_dispatch) resumes at cg_probe_resume, which returns
+ * 1. Returns 0 when fn returned. The caller unblocks SIGSEGV and SIGBUS
+ * around it (cg_probe_run).
+ */
+	.globl	cg_probe_call
+	.hidden	cg_probe_call
+	.globl	cg_probe_resume
+	.hidden	cg_probe_resume
+	.type	cg_probe_call, @function
+	.p2align 4
+cg_probe_call:
+	.cfi_startproc
+	subq	$8, %rsp
+	.cfi_adjust_cfa_offset 8
+	movq	%rbx, 0(%rdx)
+	movq	%rbp, 8(%rdx)
+	movq	%r12, 16(%rdx)
+	movq	%r13, 24(%rdx)
+	movq	%r14, 32(%rdx)
+	movq	%r15, 40(%rdx)
+	movq	%rsp, 48(%rdx)
+	movq	cg_probe_active@gottpoff(%rip), %rax
+	movq	%rdx, %fs:(%rax)
+	movq	%rdi, %rax
+	movq	%rsi, %rdi
+	call	*%rax
+	movq	cg_probe_active@gottpoff(%rip), %rax
+	movq	$0, %fs:(%rax)
+	xorl	%eax, %eax
+	addq	$8, %rsp
+	.cfi_remember_state
+	.cfi_adjust_cfa_offset -8
+	ret
+	.cfi_restore_state
+	/* From cg_dispatch, with rsp, the callee-saved registers and rax = 1
+	 * from the record; cg_probe_active already cleared. */
+cg_probe_resume:
+	addq	$8, %rsp
+	.cfi_adjust_cfa_offset -8
+	ret
+	.cfi_endproc
+	.size	cg_probe_call, .-cg_probe_call
+
 	.globl	cg_sigentry
 	.hidden	cg_sigentry
 	.type	cg_sigentry, @function

@@ -21,7 +21,7 @@ int cgoguard_verify_handlers(void) { return CGOGUARD_EUNSUPPORTED; }
 uint64_t cgoguard_handler_repairs(void) { return 0; }
 uint64_t cgoguard_recovered(void) { return 0; }
 uint64_t cgoguard_interrupted(void) { return 0; }
-void cgoguard_cancel_init(cgoguard_cancel *c) { c->slot = NULL; c->gen = 0; c->requested = 0; }
+void cgoguard_cancel_init(cgoguard_cancel *c) { c->slot = NULL; c->gen = 0; c->requested = 0; c->seq = 0; }
 void cgoguard_cancel_request(cgoguard_cancel *c) { c->requested = 1; }
 int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
                            int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {

@@ -24,6 +24,35 @@
  * (runaway recursion) ends the walk early with CG_WALK_UNKNOWN. */
 #define CG_WALK_LIMIT 256
 
+struct cg_unwind_args {
+	_Unwind_Trace_Fn fn;
+	void *arg;
+};
+
+static void cg_unwind_run(void *p) {
+	struct cg_unwind_args *a = p;
+	_Unwind_Backtrace(a->fn, a->arg);
+}
+
+/*
+ * _Unwind_Backtrace from the handler, which must not fault: libgcc reads
+ * the code at a PC without unwind information (to recognise a signal
+ * frame) and every saved register and return address wherever the
+ * interrupted registers point. So the PC is checked first (a PC that
+ * cannot be read ends the walk before the unwinder sees it: the caller
+ * records it alone), and the walk runs as a probe, which a fault ends.
+ * Returns 1 when the walk ran to its end, 0 when it was cut short.
+ */
+int cg_unwind_checked(void *fn, void *arg, uintptr_t pc) {
+	/* The probe also covers libgcc's read of the code at pc; the check
+	 * first saves a fault round trip for the common wild PCs (a call
+	 * through NULL or a small offset from it). */
+	if (pc < 4096 || !cg_probe_usable())
+		return 0;
+	struct cg_unwind_args a = {(_Unwind_Trace_Fn)fn, arg};
+	return cg_probe_run(cg_unwind_run, &a) == 0;
+}
+
 struct cg_walk {
 	uint64_t *frames;
 	int n, max, steps;
@@ -77,7 +106,7 @@ int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
 	/* fn's CFA is cg_guarded_call's stack pointer: the record's address */
 	w.hi = guard_sp;
 	w.result = CG_WALK_UNKNOWN;
-	_Unwind_Backtrace(cg_step, &w);
+	cg_unwind_checked((void *)cg_step, &w, pc);
 	if (!w.started && max > 0) {
 		/* The unwinder could not get past the signal frame. */
 		frames[0] = pc;
@@ -97,10 +126,15 @@ int cg_walk_stack(uint64_t *frames, int max, int *nframes, uintptr_t pc,
 #define CG_SCAN_LIMIT 2048
 
 int cg_may_hold_go_frame(uintptr_t sp, uintptr_t guard_sp) {
+	uintptr_t words[CG_SCAN_LIMIT / sizeof(uintptr_t)];
 	if (guard_sp <= sp || guard_sp - sp > CG_SCAN_LIMIT || (sp & 7) != 0)
 		return 1;
-	for (const uintptr_t *p = (const uintptr_t *)sp; p < (const uintptr_t *)guard_sp; p++)
-		if (cg_pc_in_go(*p))
+	size_t n = guard_sp - sp;
+	/* SP is the fault's: read through the kernel */
+	if (!cg_read(words, sp, n))
+		return 1;
+	for (size_t i = 0; i < n / sizeof(uintptr_t); i++)
+		if (cg_pc_in_go(words[i]))
 			return 1;
 	return 0;
 }

@@ -7,8 +7,9 @@
 // package directory, so the digest below covers csrc/ and include/: `make
 // digest` rewrites it, and a test fails while it is out of date, which makes
 // every change to the C core rebuild this package.
-// csrc digest: 78b736c6b45991da4ee6048e84bd7b752f3cfc8a5b2dfb4c49cac3297483b554
+// csrc digest: 92f7ae32e4306a704f6f1113cbcf2e2f77f8a04d3fdf7198cd655cb3157cdbc2
 #include "../csrc/boundary.c"
+#include "../csrc/checked.c"
 #include "../csrc/deadline.c"
 #include "../csrc/dump_capture.c"
 #include "../csrc/guard_point.c"
@@ -16,4 +17,5 @@
 #include "../csrc/interpose.c"
 #include "../csrc/report_pool.c"
 #include "../csrc/timeout_call.c"
+#include "../csrc/traceback.c"
 #include "../csrc/unwind.c"

@@ -10,6 +10,7 @@ void cg_do_land(int rc);
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -72,9 +73,15 @@ func initRegions() error {
 			regionsErr = runtimeUnsupported(err)
 			return
 		}
+		tlsG := cgoboundary.TLSGOffset()
+		if tlsG == 0 {
+			regionsErr = runtimeUnsupported(errors.New("the runtime's TLS slot for g was not found"))
+			return
+		}
 		regionChunks = (*[chunks]regionChunk)(unsafe.Pointer(&C.cg_region_chunks[0]))
 		if C.cgoguard_boundary_init(C.uintptr_t(l.Ret), C.uintptr_t(l.OffSyscallSP),
-			C.uintptr_t(l.OffNoCallback), C.uintptr_t(uintptr(unsafe.Pointer(C.cg_do_land)))) != 0 {
+			C.uintptr_t(l.OffNoCallback), C.uintptr_t(uintptr(unsafe.Pointer(C.cg_do_land))),
+			C.intptr_t(tlsG)) != 0 {
 			regionsErr = ErrInstall
 			return
 		}

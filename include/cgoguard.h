@@ -115,7 +115,7 @@ typedef struct cgoguard_cancel {
 	void *slot;         /* internal: the thread running the call */
 	uint64_t gen;       /* internal: which call */
 	int32_t requested;  /* set by cgoguard_cancel_request */
-	int32_t reserved;
+	uint32_t seq;       /* internal: odd while slot and gen are being set */
 } cgoguard_cancel;
 
 /* Zeroes a token; one token serves one call at a time. */

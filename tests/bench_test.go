@@ -280,3 +280,22 @@ func BenchmarkFaultRecoverDump(b *testing.B) {
 		}
 	}
 }
+
+// The fault round trip through guard.Do: the boundary found, the frames
+// walked, the panic raised and recovered.
+func BenchmarkDoFaultRecover(b *testing.B) {
+	for b.Loop() {
+		if err := guard.Do(func() { payload.RawCall(payload.NullWrite, nil) }); err == nil {
+			b.Fatal("no fault")
+		}
+	}
+}
+
+func BenchmarkDoFaultRecoverNoFrames(b *testing.B) {
+	opt := guard.WithMaxFrames(0)
+	for b.Loop() {
+		if err := guard.Do(func() { payload.RawCall(payload.NullWrite, nil) }, opt); err == nil {
+			b.Fatal("no fault")
+		}
+	}
+}

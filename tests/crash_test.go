@@ -38,6 +38,9 @@ var crashprogDir string
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeSuperviseBins()
+	if badstateprogDir != "" {
+		os.RemoveAll(badstateprogDir)
+	}
 	if crashprogDir != "" {
 		os.RemoveAll(crashprogDir)
 	}

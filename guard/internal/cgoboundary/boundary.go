@@ -42,6 +42,56 @@ func gPointer() unsafe.Pointer
 // goroutine must be locked to its thread for the result to stay its own.
 func ThreadPointer() unsafe.Pointer
 
+// TLSGOffset returns where the runtime's TLS slot for g lies from the
+// thread pointer, checked: the slot at that offset from this thread's
+// pointer holds this goroutine's g. 0 when it was not found. C code reads
+// the thread's g there (in C code reached through cgo: its g0).
+//
+// The offset is read from gPointer's machine code, the runtime's own TLS
+// access as the linker resolved it: local exec (MOVQ FS:off, AX), or
+// local exec through CX (MOVQ $off, CX; MOVQ FS:0(CX), AX), or initial
+// exec (MOVQ off@GOTTPOFF(IP), CX; MOVQ FS:0(CX), AX).
+func TLSGOffset() uintptr {
+	off, ok := tlsGOffsetFromCode(gPointerPC())
+	tp := ThreadPointer()
+	if !ok || tp == nil {
+		return 0
+	}
+	// Both reads must be of one thread: the goroutine may move between
+	// them, but then the thread pointer changes.
+	if *(*uintptr)(unsafe.Add(tp, off)) != G() || ThreadPointer() != tp {
+		return 0
+	}
+	return off
+}
+
+var (
+	tlsLE     = []byte{0x64, 0x48, 0x8b, 0x04, 0x25} // MOVQ FS:disp32, AX
+	tlsMovImm = []byte{0x48, 0xc7, 0xc1}             // MOVQ $imm32, CX
+	tlsMovGOT = []byte{0x48, 0x8b, 0x0d}             // MOVQ rel32(IP), CX
+	tlsLoadCX = []byte{0x64, 0x48, 0x8b, 0x01}       // MOVQ FS:0(CX), AX
+)
+
+func tlsGOffsetFromCode(pc uintptr) (uintptr, bool) {
+	code := unsafe.Slice((*byte)(textPointer(pc)), 11)
+	le32 := func(b []byte) int32 {
+		return int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
+	}
+	switch {
+	case bytes.HasPrefix(code, tlsLE):
+		return uintptr(int64(le32(code[5:9]))), true
+	case bytes.HasPrefix(code, tlsMovImm) && bytes.Equal(code[7:11], tlsLoadCX):
+		return uintptr(int64(le32(code[3:7]))), true
+	case bytes.HasPrefix(code, tlsMovGOT) && bytes.Equal(code[7:11], tlsLoadCX):
+		got := pc + 7 + uintptr(int64(le32(code[3:7])))
+		return *(*uintptr)(textPointer(got)), true
+	}
+	return 0, false
+}
+
+// gPointerPC returns gPointer's own (ABI0) entry.
+func gPointerPC() uintptr
+
 // ReadTSC returns the CPU's time-stamp counter (RDTSC), the clock the C
 // core keeps deadlines in once it has calibrated it.
 func ReadTSC() uint64

@@ -23,3 +23,9 @@ TEXT ·ReadTSC(SB), NOSPLIT, $0-8
 	ORQ	DX, AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func gPointerPC() uintptr
+TEXT ·gPointerPC(SB), NOSPLIT, $0-8
+	LEAQ	·gPointer(SB), AX
+	MOVQ	AX, ret+0(FP)
+	RET

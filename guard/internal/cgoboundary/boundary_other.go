@@ -24,3 +24,6 @@ func ThreadPointer() unsafe.Pointer { return nil }
 
 // ReadTSC returns 0: not known on this architecture.
 func ReadTSC() uint64 { return 0 }
+
+// TLSGOffset returns 0: not known on this architecture.
+func TLSGOffset() uintptr { return 0 }
