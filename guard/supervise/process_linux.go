@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cgoguard/cgoguard/guard/internal/handoff"
+	"github.com/cgoguard/cgoguard/guard/supervise/internal/handoff"
 )
 
 // The process plumbing: starting a worker with its descriptors and

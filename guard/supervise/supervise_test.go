@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard"
-	"github.com/cgoguard/cgoguard/guard/internal/handoff"
+	"github.com/cgoguard/cgoguard/guard/supervise/internal/handoff"
 )
 
 // server is one ServeHTTP on its own descriptor for a shared socket, as a
