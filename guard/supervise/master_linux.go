@@ -110,7 +110,7 @@ func (m *master) run() (err error) {
 	}
 	m.exe = exe
 	if m.c.PIDFile != "" {
-		if err := os.WriteFile(m.c.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		if err := writePIDFile(m.c.PIDFile, os.Getpid()); err != nil {
 			return fmt.Errorf("supervise: pid file: %w", err)
 		}
 		defer os.Remove(m.c.PIDFile)
