@@ -74,7 +74,10 @@ type master struct {
 	deaths    []time.Time
 	backoff   time.Duration
 	backoffT  *time.Timer
-	reap      bool
+
+	reap        bool      // reap orphans (reap_linux.go)
+	reapPending bool      // look for orphans again on the next tick
+	reapedAt    time.Time // the last look
 }
 
 func newMaster(c *Config) *master {
@@ -171,7 +174,7 @@ func (m *master) run() (err error) {
 			m.handle(e)
 		case <-tick.C:
 			m.checkHeartbeats()
-			if m.reap {
+			if m.reap && (m.reapPending || time.Since(m.reapedAt) >= time.Second) {
 				m.reapOrphans()
 			}
 		case <-watchdog:

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -16,8 +15,8 @@ import (
 )
 
 // The process plumbing: starting a worker with its descriptors and
-// environment, the one goroutine that waits for it, and reaping the orphans
-// re-parented to the master.
+// environment, and the one goroutine that waits for it (reap_linux.go
+// reaps the orphans re-parented to the master).
 
 // executablePath is the path the master was started from, made absolute
 // but with symbolic links kept, so that a worker started later runs
@@ -101,71 +100,6 @@ func (m *master) spawn() error {
 	return nil
 }
 
-// reapOrphans waits for the zombies among this process's children that are
-// not workers (orphans re-parented to it). Workers are left to their own
-// Wait: this runs on the goroutine that starts them, so a worker's pid is in
-// m.live before it can be seen here.
-func (m *master) reapOrphans() {
-	workers := make(map[int]bool, len(m.live))
-	for p := range m.live {
-		workers[p.pid] = true
-	}
-	for _, pid := range zombieChildren() {
-		if workers[pid] {
-			continue
-		}
-		var ws syscall.WaitStatus
-		if n, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err == nil && n == pid {
-			m.logf("reaped orphan pid %d (%s)", pid, waitStatus(ws))
-		}
-	}
-}
-
-func waitStatus(ws syscall.WaitStatus) string {
-	if ws.Signaled() {
-		return "signal: " + ws.Signal().String()
-	}
-	return "exit status " + strconv.Itoa(ws.ExitStatus())
-}
-
-var selfPid = sync.OnceValue(os.Getpid)
-
-// zombieChildren lists the pids of this process's children that are
-// zombies, from /proc.
-func zombieChildren() []int {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	self := selfPid()
-	var pids []int
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 || f[0] != "Z" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == self {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // closeOnExecAll sets FD_CLOEXEC on every descriptor above standard error.
 func closeOnExecAll() {
 	d, err := os.Open("/proc/self/fd")
@@ -179,13 +113,4 @@ func closeOnExecAll() {
 			syscall.CloseOnExec(fd)
 		}
 	}
-}
-
-func setSubreaper() error {
-	const prSetChildSubreaper = 36
-	_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }
