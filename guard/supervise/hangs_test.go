@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,3 +52,11 @@ func readLine(t testing.TB, c net.Conn, br *bufio.Reader, d time.Duration) (stri
 // waitTimeout is how long a test waits for anything that should happen at
 // once, on a loaded machine.
 const waitTimeout = 10 * time.Second
+
+// awaitGroup waits for wg, for at most d.
+func awaitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	await(t, done, d, what)
+}
