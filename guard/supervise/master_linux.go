@@ -17,7 +17,8 @@ import (
 )
 
 // The master's state machine (listen_linux.go holds its sockets,
-// process_linux.go starts, waits for and reaps its children).
+// process_linux.go starts and waits for its workers, reap_linux.go reaps
+// orphans, signals_linux.go takes its signals).
 //
 // One goroutine (run) owns all the state; each worker has one
 // goroutine that reads its control socket and one that waits for it (the
@@ -131,18 +132,10 @@ func (m *master) run() (err error) {
 		}
 	}()
 
-	sigc := make(chan os.Signal, 32)
-	sigs := append([]os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT}, m.c.Forward...)
-	m.reap = m.c.Reap || os.Getpid() == 1
-	if m.reap {
-		if os.Getpid() != 1 {
-			if err := setSubreaper(); err != nil {
-				return fmt.Errorf("supervise: becoming a subreaper: %w", err)
-			}
-		}
-		sigs = append(sigs, syscall.SIGCHLD)
+	sigc, err := m.catchSignals()
+	if err != nil {
+		return err
 	}
-	signal.Notify(sigc, sigs...)
 	defer signal.Stop(sigc)
 
 	var watchdog <-chan time.Time
@@ -188,36 +181,6 @@ func tickInterval(hb time.Duration) time.Duration {
 		return min(max(hb/4, 10*time.Millisecond), time.Second)
 	}
 	return time.Second
-}
-
-func (m *master) signal(s syscall.Signal) {
-	switch s {
-	case syscall.SIGHUP:
-		m.restart("SIGHUP")
-	case syscall.SIGTERM, syscall.SIGINT:
-		if m.stopping {
-			m.logf("%v again while stopping: killing the workers", s)
-			for p := range m.live {
-				p.cmd.Process.Kill()
-			}
-			return
-		}
-		m.stop(fmt.Sprintf("on %v", s))
-	case syscall.SIGCHLD:
-		m.reapOrphans()
-	default:
-		// To the serving worker; before the first is ready, to the one
-		// starting.
-		p := m.cur
-		if p == nil {
-			p = m.next
-		}
-		if p == nil {
-			m.logf("%v: no worker to pass it to", s)
-			return
-		}
-		p.cmd.Process.Signal(s)
-	}
 }
 
 func (m *master) stop(why string) {
