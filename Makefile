@@ -64,7 +64,7 @@ test: deps
 # guard/supervise: the master/worker tests, verbose for the load counts
 # (requests answered, failed, refused through 20 restarts and 2 kills).
 test-supervise:
-	$(GO) test -count=1 $(GOTESTFLAGS) ./guard/supervise/ ./guard/internal/handoff/
+	$(GO) test -count=1 $(GOTESTFLAGS) ./guard/supervise/...
 	@mkdir -p $(BUILD)
 	($(GO) test -count=1 -v -run 'TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./tests/; echo $$? >$(BUILD)/test-supervise.rc) | \
 		tee $(BUILD)/test-supervise.txt; exit $$(cat $(BUILD)/test-supervise.rc)

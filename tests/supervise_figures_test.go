@@ -106,7 +106,7 @@ func TestSuperviseFigures(t *testing.T) {
 		}
 		tick.Stop()
 		rate = float64(g.ok.Load()-n0) / time.Since(start).Seconds()
-		g.finish()
+		g.finish(t)
 		return rate, buckets, g.failed.Load(), restarts
 	}
 	for round := range 3 {

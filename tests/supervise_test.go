@@ -143,7 +143,7 @@ func startMaster(t *testing.T, cmd *exec.Cmd, addr string) *master {
 			for _, k := range kids {
 				syscall.Kill(k, syscall.SIGKILL)
 			}
-			<-m.done
+			await(t, m.done, waitTimeout, "the killed master's exit")
 		}
 		if t.Failed() {
 			t.Logf("master output:\n%s", m.out)
@@ -157,11 +157,7 @@ func (m *master) pid() int { return m.cmd.Process.Pid }
 // waitExit waits for the master to exit and returns its exit code.
 func (m *master) waitExit(d time.Duration) int {
 	m.t.Helper()
-	select {
-	case <-m.done:
-	case <-time.After(d):
-		m.t.Fatalf("master still running after %v", d)
-	}
+	await(m.t, m.done, d, "the master's exit")
 	var ee *exec.ExitError
 	if errors.As(m.err, &ee) {
 		return ee.ExitCode()
@@ -182,7 +178,10 @@ func (m *master) waitLog(re string, d time.Duration) []string {
 			return s
 		}
 		if time.Now().After(deadline) {
-			m.t.Fatalf("no output matching %q within %v", re, d)
+			if d == 0 {
+				m.t.Fatalf("no output matching %q", re)
+			}
+			failHung(m.t, "no output matching %q within %v", re, d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -214,7 +213,7 @@ func (m *master) workerPid() int {
 			return pid
 		}
 		if time.Now().After(deadline) {
-			m.t.Fatalf("/pid: %d %q %v", code, body, err)
+			failHung(m.t, "/pid: %d %q %v", code, body, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -229,7 +228,7 @@ func (m *master) waitNewWorker(old int, d time.Duration) int {
 			return pid
 		}
 		if time.Now().After(deadline) {
-			m.t.Fatalf("worker pid %d still serves after %v", old, d)
+			failHung(m.t, "worker pid %d still serves after %v", old, d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -245,7 +244,7 @@ func (m *master) waitChildren(n int, d time.Duration) []int {
 			return kids
 		}
 		if time.Now().After(deadline) {
-			m.t.Fatalf("master has children %v, want %d", kids, n)
+			failHung(m.t, "master has children %v, want %d after %v", kids, n, d)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -292,7 +291,7 @@ func waitGone(t *testing.T, pid int, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for !gone(pid) {
 		if time.Now().After(deadline) {
-			t.Fatalf("pid %d still running after %v", pid, d)
+			failHung(t, "pid %d still running after %v", pid, d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -351,9 +350,12 @@ func startLoad(addr, path string, clients int) *loadGen {
 	return g
 }
 
-func (g *loadGen) finish() {
+// finish stops the clients and waits for them (each request is bounded by
+// its client's 20s timeout).
+func (g *loadGen) finish(t testing.TB) {
+	t.Helper()
 	g.stop()
-	g.wg.Wait()
+	awaitGroup(t, &g.wg, 30*time.Second, "the load's clients")
 }
 
 // TestSuperviseRestartsUnderLoad: 16 clients (8 keep-alive, 8 new
@@ -389,7 +391,7 @@ func TestSuperviseRestartsUnderLoad(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	g.finish()
+	g.finish(t)
 
 	t.Logf("load: %d requests answered, %d failed, %d refused, %d restarts, master pid %d",
 		g.ok.Load(), g.failed.Load(), g.refused.Load(), restarts, m.pid())
@@ -441,7 +443,7 @@ func TestSuperviseKill9(t *testing.T) {
 	}
 	before := g.ok.Load()
 	time.Sleep(200 * time.Millisecond)
-	g.finish()
+	g.finish(t)
 	t.Logf("load: %d requests answered, %d failed, %d refused, 2 workers killed: %v", g.ok.Load(), g.failed.Load(), g.refused.Load(), g.errs)
 	if g.refused.Load() != 0 {
 		t.Errorf("%d connections refused", g.refused.Load())
@@ -468,7 +470,7 @@ func TestSuperviseStop(t *testing.T) {
 		t.Errorf("pid file: %q %v, want %d", b, err, m.pid())
 	}
 	// A keep-alive connection to the worker, for the readiness endpoint.
-	ka := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	ka := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	defer ka.CloseIdleConnections()
 	ready := func() int {
 		resp, err := ka.Get("http://" + addr + "/ready")
@@ -498,7 +500,7 @@ func TestSuperviseStop(t *testing.T) {
 	if c := ready(); c != 503 {
 		t.Errorf("/ready while draining: %d, want 503", c)
 	}
-	r := <-res
+	r := await(t, res, 2*waitTimeout, "the in-flight request's answer")
 	if r.err != nil || r.code != 200 || !strings.Contains(r.body, "worked 1000 ms") {
 		t.Errorf("in-flight request: %d %q %v", r.code, r.body, r.err)
 	}
@@ -592,7 +594,7 @@ func TestSuperviseOrphan(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	syscall.Kill(m.pid(), syscall.SIGKILL)
 	m.waitExit(5 * time.Second)
-	if r := <-res; r.err != nil || r.code != 200 {
+	if r := await(t, res, 2*waitTimeout, "the in-flight request's answer"); r.err != nil || r.code != 200 {
 		t.Errorf("in-flight request: %d %v", r.code, r.err)
 	}
 	waitGone(t, pid, 5*time.Second)
@@ -648,7 +650,7 @@ func newNotifyPeer(t *testing.T) *notifyPeer {
 			p.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { c.Close(); <-p.done })
+	t.Cleanup(func() { c.Close(); await(t, p.done, waitTimeout, "the notify socket's reader") })
 	return p
 }
 

@@ -1,27 +1,26 @@
 package supervise
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/cgoguard/cgoguard/guard/internal/handoff"
-	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// The master: one goroutine (run) owns all the state; each worker has one
+// The master's state machine (listen_linux.go holds its sockets,
+// process_linux.go starts and waits for its workers, reap_linux.go reaps
+// orphans, signals_linux.go takes its signals).
+//
+// One goroutine (run) owns all the state; each worker has one
 // goroutine that reads its control socket and one that waits for it (the
 // only Wait of that child); both, the signals and the timers post events.
 
@@ -76,7 +75,10 @@ type master struct {
 	deaths    []time.Time
 	backoff   time.Duration
 	backoffT  *time.Timer
-	reap      bool
+
+	reap        bool      // reap orphans (reap_linux.go)
+	reapPending bool      // look for orphans again on the next tick
+	reapedAt    time.Time // the last look
 }
 
 func newMaster(c *Config) *master {
@@ -112,7 +114,7 @@ func (m *master) run() (err error) {
 	}
 	m.exe = exe
 	if m.c.PIDFile != "" {
-		if err := os.WriteFile(m.c.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		if err := writePIDFile(m.c.PIDFile, os.Getpid()); err != nil {
 			return fmt.Errorf("supervise: pid file: %w", err)
 		}
 		defer os.Remove(m.c.PIDFile)
@@ -130,18 +132,10 @@ func (m *master) run() (err error) {
 		}
 	}()
 
-	sigc := make(chan os.Signal, 32)
-	sigs := append([]os.Signal{syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT}, m.c.Forward...)
-	m.reap = m.c.Reap || os.Getpid() == 1
-	if m.reap {
-		if os.Getpid() != 1 {
-			if err := setSubreaper(); err != nil {
-				return fmt.Errorf("supervise: becoming a subreaper: %w", err)
-			}
-		}
-		sigs = append(sigs, syscall.SIGCHLD)
+	sigc, err := m.catchSignals()
+	if err != nil {
+		return err
 	}
-	signal.Notify(sigc, sigs...)
 	defer signal.Stop(sigc)
 
 	var watchdog <-chan time.Time
@@ -173,7 +167,7 @@ func (m *master) run() (err error) {
 			m.handle(e)
 		case <-tick.C:
 			m.checkHeartbeats()
-			if m.reap {
+			if m.reap && (m.reapPending || time.Since(m.reapedAt) >= time.Second) {
 				m.reapOrphans()
 			}
 		case <-watchdog:
@@ -182,209 +176,11 @@ func (m *master) run() (err error) {
 	}
 }
 
-// executablePath is the path the master was started from, made absolute
-// but with symbolic links kept, so that a worker started later runs
-// whatever is at that path then (a new build renamed into place, or a
-// symbolic link switched to a new release). Without a usable argv[0], it is
-// the running executable's path.
-func executablePath() (string, error) {
-	a := os.Args[0]
-	if !strings.Contains(a, "/") {
-		if p, err := exec.LookPath(a); err == nil {
-			a = p
-		}
-	}
-	if strings.Contains(a, "/") {
-		if abs, err := filepath.Abs(a); err == nil {
-			if fi, err := os.Stat(abs); err == nil && fi.Mode().IsRegular() {
-				return abs, nil
-			}
-		}
-	}
-	return os.Executable()
-}
-
 func tickInterval(hb time.Duration) time.Duration {
 	if hb > 0 {
 		return min(max(hb/4, 10*time.Millisecond), time.Second)
 	}
 	return time.Second
-}
-
-func listenerAddrs(ls []net.Listener) string {
-	var s []string
-	for _, l := range ls {
-		s = append(s, l.Addr().String())
-	}
-	return strings.Join(s, ", ")
-}
-
-// listen returns the sockets passed by socket activation, or new ones on
-// c.Addrs.
-func (m *master) listen() ([]net.Listener, error) {
-	if files := activation.Files(true); len(files) > 0 {
-		var ls []net.Listener
-		closeAll := func() {
-			for _, l := range ls {
-				l.Close()
-			}
-			for _, f := range files {
-				if f != nil {
-					f.Close()
-				}
-			}
-		}
-		take := func(f *os.File) error {
-			l, err := net.FileListener(f)
-			if err != nil {
-				return fmt.Errorf("supervise: socket activation: %s: %w", f.Name(), err)
-			}
-			ls = append(ls, l)
-			return nil
-		}
-		if len(m.c.Names) == 0 {
-			for i, f := range files {
-				if err := take(f); err != nil {
-					closeAll()
-					return nil, err
-				}
-				f.Close()
-				files[i] = nil
-			}
-			return ls, nil
-		}
-		for _, name := range m.c.Names {
-			found := false
-			for i, f := range files {
-				if f != nil && f.Name() == name {
-					if err := take(f); err != nil {
-						closeAll()
-						return nil, err
-					}
-					f.Close()
-					files[i] = nil
-					found = true
-					break
-				}
-			}
-			if !found {
-				closeAll()
-				return nil, fmt.Errorf("supervise: socket activation: no socket named %q", name)
-			}
-		}
-		for _, f := range files {
-			if f != nil {
-				f.Close() // a passed socket not asked for
-			}
-		}
-		return ls, nil
-	}
-	var ls []net.Listener
-	for _, a := range m.c.Addrs {
-		network := "tcp"
-		if p, ok := strings.CutPrefix(a, "unix:"); ok {
-			network, a = "unix", p
-		}
-		l, err := net.Listen(network, a)
-		if err != nil {
-			for _, l := range ls {
-				l.Close()
-			}
-			return nil, fmt.Errorf("supervise: %w", err)
-		}
-		ls = append(ls, l)
-	}
-	return ls, nil
-}
-
-// spawn starts a worker as m.next.
-func (m *master) spawn() error {
-	m.gen++
-	ctrl, theirs, err := handoff.ControlPair()
-	if err != nil {
-		return err
-	}
-	files := []*os.File{theirs}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, l := range m.ls {
-		f, err := handoff.DupListener(l)
-		if err != nil {
-			ctrl.Close()
-			return fmt.Errorf("supervise: %w", err)
-		}
-		files = append(files, f)
-	}
-	cmd := exec.Command(m.exe, os.Args[1:]...)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(handoff.Strip(os.Environ()), handoff.WorkerEnv(len(m.ls)))
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.ExtraFiles = files
-	// Its own process group: a terminal's Ctrl-C reaches the master alone.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		ctrl.Close()
-		return fmt.Errorf("supervise: starting a worker: %w", err)
-	}
-	p := &proc{pid: cmd.Process.Pid, gen: m.gen, cmd: cmd, ctrl: ctrl, started: time.Now()}
-	m.live[p] = true
-	m.next = p
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(ctrl)
-		for sc.Scan() {
-			m.post(event{kind: evMsg, p: p, msg: sc.Text()})
-		}
-	}()
-	go func() {
-		err := cmd.Wait()
-		// The worker's messages come before its exit (its end of the
-		// socket closed with it, unless a child it left holds it).
-		select {
-		case <-read:
-		case <-time.After(time.Second):
-		}
-		m.post(event{kind: evExit, p: p, err: err})
-	}()
-	p.timers = append(p.timers, time.AfterFunc(m.c.StartTimeout, func() {
-		m.post(event{kind: evStartTimeout, p: p})
-	}))
-	m.logf("started worker pid %d (generation %d)", p.pid, p.gen)
-	return nil
-}
-
-func (m *master) signal(s syscall.Signal) {
-	switch s {
-	case syscall.SIGHUP:
-		m.restart("SIGHUP")
-	case syscall.SIGTERM, syscall.SIGINT:
-		if m.stopping {
-			m.logf("%v again while stopping: killing the workers", s)
-			for p := range m.live {
-				p.cmd.Process.Kill()
-			}
-			return
-		}
-		m.stop(fmt.Sprintf("on %v", s))
-	case syscall.SIGCHLD:
-		m.reapOrphans()
-	default:
-		// To the serving worker; before the first is ready, to the one
-		// starting.
-		p := m.cur
-		if p == nil {
-			p = m.next
-		}
-		if p == nil {
-			m.logf("%v: no worker to pass it to", s)
-			return
-		}
-		p.cmd.Process.Signal(s)
-	}
 }
 
 func (m *master) stop(why string) {
@@ -647,93 +443,4 @@ func (m *master) checkHeartbeats() {
 			m.post(event{kind: evKill, p: p, msg: "did not write its goroutines within 2s"})
 		}))
 	}
-}
-
-// reapOrphans waits for the zombies among this process's children that are
-// not workers (orphans re-parented to it). Workers are left to their own
-// Wait: this runs on the goroutine that starts them, so a worker's pid is in
-// m.live before it can be seen here.
-func (m *master) reapOrphans() {
-	workers := make(map[int]bool, len(m.live))
-	for p := range m.live {
-		workers[p.pid] = true
-	}
-	for _, pid := range zombieChildren() {
-		if workers[pid] {
-			continue
-		}
-		var ws syscall.WaitStatus
-		if n, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err == nil && n == pid {
-			m.logf("reaped orphan pid %d (%s)", pid, waitStatus(ws))
-		}
-	}
-}
-
-func waitStatus(ws syscall.WaitStatus) string {
-	if ws.Signaled() {
-		return "signal: " + ws.Signal().String()
-	}
-	return "exit status " + strconv.Itoa(ws.ExitStatus())
-}
-
-var selfPid = sync.OnceValue(os.Getpid)
-
-// zombieChildren lists the pids of this process's children that are
-// zombies, from /proc.
-func zombieChildren() []int {
-	d, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	self := selfPid()
-	var pids []int
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + n + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 || f[0] != "Z" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == self {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// closeOnExecAll sets FD_CLOEXEC on every descriptor above standard error.
-func closeOnExecAll() {
-	d, err := os.Open("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	for _, n := range names {
-		if fd, err := strconv.Atoi(n); err == nil && fd > 2 {
-			syscall.CloseOnExec(fd)
-		}
-	}
-}
-
-func setSubreaper() error {
-	const prSetChildSubreaper = 36
-	_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/cgoguard/cgoguard/guard/internal/handoff"
+	"github.com/cgoguard/cgoguard/guard/supervise/internal/handoff"
 )
 
 // Run runs the service. In the master (the process started by the user or

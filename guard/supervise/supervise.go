@@ -84,7 +84,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 
 	// PIDFile, if set, is written with the master's pid and removed when
-	// Run returns.
+	// Run returns. It is written atomically (a temporary file in the same
+	// directory, renamed over it), mode 0644.
 	PIDFile string
 	// Forward are the signals the master passes on to the serving worker
 	// (default SIGUSR1 and SIGUSR2). SIGHUP, SIGTERM, SIGINT, SIGCHLD,

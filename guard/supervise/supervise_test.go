@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard"
-	"github.com/cgoguard/cgoguard/guard/internal/handoff"
+	"github.com/cgoguard/cgoguard/guard/supervise/internal/handoff"
 )
 
 // server is one ServeHTTP on its own descriptor for a shared socket, as a
@@ -51,13 +51,8 @@ func startServer(t *testing.T, shared net.Listener, h http.Handler) *server {
 func (s *server) drain(t *testing.T) {
 	t.Helper()
 	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("ServeHTTP: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServeHTTP did not return after the drain")
+	if err := await(t, s.done, waitTimeout, "ServeHTTP's return after the drain"); err != nil {
+		t.Errorf("ServeHTTP: %v", err)
 	}
 }
 
@@ -116,7 +111,7 @@ func TestServeHTTPHandoff(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	stop()
-	wg.Wait()
+	awaitGroup(t, &wg, 2*waitTimeout, "the clients' end") // each request: at most 10s
 	old.drain(t)
 	t.Logf("%d answered, %d failed through 10 handoffs", ok.Load(), failed.Load())
 	if failed.Load() != 0 {
@@ -158,7 +153,8 @@ func TestServeHTTPDrainWaitsForInFlight(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		resp, err := http.Get("http://" + shared.Addr().String() + "/")
+		c := &http.Client{Timeout: waitTimeout}
+		resp, err := c.Get("http://" + shared.Addr().String() + "/")
 		if err != nil {
 			res <- result{err: err}
 			return
@@ -167,13 +163,13 @@ func TestServeHTTPDrainWaitsForInFlight(t *testing.T) {
 		resp.Body.Close()
 		res <- result{string(b), resp.Close, err}
 	}()
-	<-started
+	await(t, started, waitTimeout, "the request's arrival in the handler")
 	begin := time.Now()
 	s.drain(t)
 	if d := time.Since(begin); d < 200*time.Millisecond {
 		t.Errorf("ServeHTTP returned %v after the drain began, before the request finished", d)
 	}
-	r := <-res
+	r := await(t, res, waitTimeout, "the in-flight request's answer")
 	if r.err != nil || r.body != "done" {
 		t.Errorf("in-flight request: %q %v", r.body, r.err)
 	}
@@ -211,12 +207,14 @@ func TestOnDrainHijacked(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+		// Known to the hook before the client can see the answer and
+		// begin the drain.
 		mu.Lock()
 		hijacked = append(hijacked, c)
 		mu.Unlock()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
 	}))
-	c, err := net.Dial("tcp", shared.Addr().String())
+	c, err := net.DialTimeout("tcp", shared.Addr().String(), waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +222,7 @@ func TestOnDrainHijacked(t *testing.T) {
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
 	br := bufio.NewReader(c)
 	for {
-		line, err := br.ReadString('\n')
+		line, err := readLine(t, c, br, waitTimeout)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,7 +235,7 @@ func TestOnDrainHijacked(t *testing.T) {
 	if d := time.Since(begin); d < 400*time.Millisecond || d > 2*time.Second {
 		t.Errorf("ServeHTTP returned %v after the drain began; the hook's deadline was 500ms", d)
 	}
-	if line, err := br.ReadString('\n'); line != "bye\n" {
+	if line, err := readLine(t, c, br, waitTimeout); line != "bye\n" {
 		t.Errorf("hijacked connection read %q, %v; want the hook's goodbye", line, err)
 	}
 	draining.Store(false)
@@ -313,7 +311,7 @@ func TestReadyRestartMessages(t *testing.T) {
 	Restart("one")
 	Restart("two")
 	want := map[string]bool{"ready": true, "restart one": true, "beat": true}
-	deadline := time.After(2 * time.Second)
+	deadline := time.After(waitTimeout)
 	seen := map[string]int{}
 	for len(want) > 0 {
 		select {
@@ -321,7 +319,7 @@ func TestReadyRestartMessages(t *testing.T) {
 			seen[l]++
 			delete(want, l)
 		case <-deadline:
-			t.Fatalf("missing %v; seen %v", want, seen)
+			failHung(t, "missing %v; seen %v", want, seen)
 		}
 	}
 	done := Busy() // work in flight, none finishing: no more beats

@@ -121,7 +121,9 @@ func Busy() (done func()) {
 // begins to drain, with a context that is done at the drain's deadline.
 // ServeHTTP waits for every f to return (or the deadline) before it
 // returns. Use it for connections net/http no longer tracks, such as
-// hijacked WebSocket connections. The returned function removes f.
+// hijacked WebSocket connections; make a hijacked connection known to f
+// before answering on it, or a drain that the answer leads to can begin
+// before f can see the connection. The returned function removes f.
 func OnDrain(f func(ctx context.Context)) (remove func()) {
 	p := &f
 	drainHooks.Lock()

@@ -3,13 +3,46 @@
 package handoff
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
+
+// waitTimeout bounds every wait of these tests (a child, a read): a hang
+// fails within seconds, with every goroutine's stack.
+const waitTimeout = 10 * time.Second
+
+func failHung(t *testing.T, format string, args ...any) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	t.Fatalf(format+"\n\ngoroutines:\n%s", append(args, buf)...)
+}
+
+// runChild runs cmd, for at most waitTimeout.
+func runChild(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		cmd.Process.Kill()
+		failHung(t, "%v: not done within %v", cmd.Args, waitTimeout)
+	}
+}
 
 func nonblocking(t *testing.T, l net.Listener) bool {
 	t.Helper()
@@ -40,9 +73,7 @@ func TestDupListenerStaysNonblocking(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("/bin/true")
 		cmd.ExtraFiles = []*os.File{f}
-		if err := cmd.Run(); err != nil {
-			t.Fatal(err)
-		}
+		runChild(t, cmd)
 		f.Close()
 	}
 
@@ -96,18 +127,22 @@ func TestControlPair(t *testing.T) {
 	defer m.Close()
 	cmd := exec.Command("/bin/sh", "-c", "echo hello >&3")
 	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
+	runChild(t, cmd)
 	w.Close()
+	m.SetReadDeadline(time.Now().Add(waitTimeout))
 	buf := make([]byte, 16)
-	n, _ := m.Read(buf)
+	n, err := m.Read(buf)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		failHung(t, "the control socket: nothing within %v", waitTimeout)
+	}
 	if string(buf[:n]) != "hello\n" {
 		t.Errorf("read %q", buf[:n])
 	}
 	// The child is gone and the master's copy of the worker's end is
 	// closed: end of file.
-	if n, err := m.Read(buf); n != 0 || err == nil {
+	if n, err := m.Read(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+		failHung(t, "the control socket: no end of file within %v", waitTimeout)
+	} else if n != 0 || err == nil {
 		t.Errorf("read %d, %v; want end of file", n, err)
 	}
 }
