@@ -33,8 +33,12 @@ import (
 
 // driverName is go-sqlite3 with the test extension (testdata/guardext.c:
 // segv(), abrt(), spin(ms), sleepread(fd)) loaded into every connection,
-// two Go functions that call faulting C: gosegv(), goabort(); and goid().
+// two Go functions that call faulting C: gosegv(), goabort(); one that
+// panics in Go: gopanic(); and goid().
 const driverName = "sqlite3_guardtest"
+
+// goPanicValue is what the SQL function gopanic() panics with, in Go.
+const goPanicValue = "gopanic: a Go panic in a driver callback"
 
 var extPath string
 
@@ -64,6 +68,9 @@ func TestMain(m *testing.M) {
 				return err
 			}
 			if err := c.RegisterFunc("goabort", func() int64 { faulty.Abort(); return 0 }, false); err != nil {
+				return err
+			}
+			if err := c.RegisterFunc("gopanic", func() int64 { panic(goPanicValue) }, false); err != nil {
 				return err
 			}
 			return c.RegisterFunc("goid", goid, false)

@@ -1,0 +1,16 @@
+// Package optinfo lets the packages of this module that wrap guard calls
+// (guard/guardsql) read guard.Options, which are opaque outside package
+// guard: which option is a WithTimeout, and what a list of options sets.
+// Package guard fills the functions in when it is initialized.
+package optinfo
+
+import "time"
+
+var (
+	// IsTimeout reports whether o, a guard.Option, is a WithTimeout.
+	IsTimeout func(o any) bool
+	// Settings returns the timeout (0: none) and grace period a list of
+	// guard.Options (a []guard.Option) sets, and the error a guarded call
+	// given them would return for a bad option.
+	Settings func(opts any) (timeout, grace time.Duration, err error)
+)
