@@ -120,6 +120,20 @@ type conn struct {
 
 	mu       sync.Mutex
 	retained []any // the driver's statements and rows of a poisoned conn
+
+	// rows1 serves the connection's queries one at a time without an
+	// allocation (database/sql calls nothing on rows once they are
+	// closed); a query while it is busy gets rows of its own.
+	rows1     rows
+	rows1Busy atomic.Bool
+}
+
+func (c *conn) newRows(inner driver.Rows, ctx context.Context) *rows {
+	if c.rows1Busy.CompareAndSwap(false, true) {
+		c.rows1 = rows{inner: inner, c: c, ctx: ctx}
+		return &c.rows1
+	}
+	return &rows{inner: inner, c: c, ctx: ctx}
 }
 
 func (c *conn) poison() {
@@ -268,7 +282,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err != nil {
 		return nil, err
 	}
-	return &rows{inner: rs, c: c, ctx: ctx}, nil
+	return c.newRows(rs, ctx), nil
 }
 
 func (c *conn) Ping(ctx context.Context) error {

@@ -99,6 +99,7 @@ type config struct {
 	timeout   time.Duration
 	grace     time.Duration
 	optionErr error
+	plain     bool // no options at all
 }
 
 func newConfig(opts []guard.Option) *config {
@@ -120,6 +121,7 @@ func newConfig(opts []guard.Option) *config {
 		c.timed = append(append([]guard.Option(nil), rest...), last)
 	}
 	c.timeout, c.grace, c.optionErr = optinfo.Settings(opts)
+	c.plain = len(rest) == 0 && last == nil
 	return c
 }
 
@@ -134,6 +136,22 @@ const hopMargin = 250 * time.Millisecond
 // overran its deadline without being stopped (ErrUnguarded), or a Go panic
 // is passing through (then do does not return; poison is called first).
 func (c *config) do(ctx context.Context, f func(), p poisoner) error {
+	if c.plain && ctx.Done() == nil {
+		// The common case: no deadline, no cancellation, no options (a
+		// context that is never done has no deadline).
+		finished := false
+		defer func() {
+			if !finished {
+				p.poison() // a Go panic through the driver: its C state is unknown
+			}
+		}()
+		err := guard.Do(f)
+		finished = true
+		if err != nil && poisons(err) {
+			p.poison()
+		}
+		return err
+	}
 	if c.optionErr != nil {
 		return c.optionErr
 	}
@@ -148,20 +166,6 @@ func (c *config) do(ctx context.Context, f func(), p poisoner) error {
 		deadline = time.Now().Add(c.timeout)
 	}
 	finished := false
-	if deadline.IsZero() && len(opts) == 0 && ctx.Done() == nil {
-		// The common case: no deadline, no cancellation, no options.
-		defer func() {
-			if !finished {
-				p.poison()
-			}
-		}()
-		err := guard.Do(f)
-		finished = true
-		if err != nil && poisons(err) {
-			p.poison()
-		}
-		return err
-	}
 	defer func() {
 		if !finished {
 			p.poison() // a Go panic through the driver: its C state is unknown

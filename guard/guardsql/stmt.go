@@ -88,7 +88,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if err != nil {
 		return nil, err
 	}
-	return &rows{inner: rs, c: s.c, ctx: ctx}, nil
+	return s.c.newRows(rs, ctx), nil
 }
 
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
@@ -145,7 +145,11 @@ func (r *rows) Close() error {
 	gerr := r.c.call(noCancel(r.ctx), func() { err = r.inner.Close() })
 	if r.c.poisoned.Load() {
 		r.c.retain(r.inner)
-		return nil
+		err, gerr = nil, nil
+	}
+	if r == &r.c.rows1 {
+		*r = rows{c: r.c}
+		r.c.rows1Busy.Store(false)
 	}
 	if gerr != nil {
 		return gerr
