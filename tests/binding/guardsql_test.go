@@ -240,12 +240,12 @@ func TestGuardsqlNeverHandsOutPoisoned(t *testing.T) {
 		t.Fatalf("%d connections used by 4 goroutines", len(seen))
 	}
 	closeWithin(t, db, 5*time.Second)
-	checkFreshGuarded(t)
+	checkFresh(t)
 }
 
-// checkFreshGuarded shows the process still works with fresh
+// checkFresh shows the process still works with fresh
 // connections: a new database, written, read and closed within 10s.
-func checkFreshGuarded(t *testing.T) {
+func checkFresh(t *testing.T) {
 	t.Helper()
 	db := openGuarded(t, t.TempDir(), "fresh.db", "")
 	var n int
