@@ -107,7 +107,7 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{inner: ic, cfg: c.cfg}, nil
+	return newConn(ic, c.cfg), nil
 }
 
 func (c *connector) Driver() driver.Driver { return c.drv }
@@ -118,22 +118,61 @@ type conn struct {
 	cfg      *config
 	poisoned atomic.Bool
 
+	// What inner implements, found once.
+	execer     driver.Execer  //nolint:staticcheck // the context-free form on purpose
+	queryer    driver.Queryer //nolint:staticcheck
+	execerCtx  driver.ExecerContext
+	queryerCtx driver.QueryerContext
+	beginTx    driver.ConnBeginTx
+	pinger     driver.Pinger
+	resetter   driver.SessionResetter
+	validator  driver.Validator
+	checker    driver.NamedValueChecker
+
 	mu       sync.Mutex
 	retained []any // the driver's statements and rows of a poisoned conn
 
 	// rows1 serves the connection's queries one at a time without an
 	// allocation (database/sql calls nothing on rows once they are
-	// closed); a query while it is busy gets rows of its own.
+	// closed); a query while it is busy gets rows of its own. Like the
+	// rest of a driver.Conn, it is used by one goroutine at a time
+	// (database/sql holds the connection's lock around every call).
 	rows1     rows
-	rows1Busy atomic.Bool
+	rows1Busy bool
 }
 
-func (c *conn) newRows(inner driver.Rows, ctx context.Context) *rows {
-	if c.rows1Busy.CompareAndSwap(false, true) {
-		c.rows1 = rows{inner: inner, c: c, ctx: ctx}
+func newConn(ic driver.Conn, cfg *config) *conn {
+	c := &conn{inner: ic, cfg: cfg}
+	c.rows1.c = c
+	c.execer, _ = ic.(driver.Execer)   //nolint:staticcheck
+	c.queryer, _ = ic.(driver.Queryer) //nolint:staticcheck
+	c.execerCtx, _ = ic.(driver.ExecerContext)
+	c.queryerCtx, _ = ic.(driver.QueryerContext)
+	c.beginTx, _ = ic.(driver.ConnBeginTx)
+	c.pinger, _ = ic.(driver.Pinger)
+	c.resetter, _ = ic.(driver.SessionResetter)
+	c.validator, _ = ic.(driver.Validator)
+	c.checker, _ = ic.(driver.NamedValueChecker)
+	return c
+}
+
+func (c *conn) newRows(inner driver.Rows, cols []string, ctx context.Context) *rows {
+	if !c.rows1Busy {
+		c.rows1Busy = true
+		c.rows1.inner, c.rows1.cols, c.rows1.ctx, c.rows1.err = inner, cols, ctx, nil
 		return &c.rows1
 	}
-	return &rows{inner: inner, c: c, ctx: ctx}
+	return &rows{inner: inner, cols: cols, c: c, ctx: ctx}
+}
+
+// columns is the column names of rows that a query returned, read in the
+// query's guarded call: database/sql asks for them before the first Next
+// in any case, and this saves a guarded call of their own.
+func columns(rs driver.Rows, err error) []string {
+	if err != nil || rs == nil {
+		return nil
+	}
+	return rs.Columns()
 }
 
 func (c *conn) poison() {
@@ -201,7 +240,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	var gerr error
 	if opts == (driver.TxOptions{}) {
 		gerr = c.call(ctx, func() { t, err = c.inner.Begin() })
-	} else if bt, ok := c.inner.(driver.ConnBeginTx); ok {
+	} else if bt := c.beginTx; bt != nil {
 		gerr = c.call(ctx, func() { t, err = bt.BeginTx(noCancel(ctx), opts) })
 	} else if opts.ReadOnly {
 		return nil, errors.New("sql: driver does not support read-only transactions")
@@ -227,8 +266,8 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	var r driver.Result
 	var err error
 	var gerr error
-	ex, hasEx := c.inner.(driver.Execer) //nolint:staticcheck // the context-free form on purpose
-	exc, hasExc := c.inner.(driver.ExecerContext)
+	ex, exc := c.execer, c.execerCtx
+	hasEx, hasExc := ex != nil, exc != nil
 	switch {
 	case hasEx && (!named(args) || !hasExc):
 		vals, verr := values(args)
@@ -253,19 +292,20 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // QueryContext is ExecContext for queries.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	var rs driver.Rows
+	var cols []string
 	var err error
 	var gerr error
-	q, hasQ := c.inner.(driver.Queryer) //nolint:staticcheck // the context-free form on purpose
-	qc, hasQc := c.inner.(driver.QueryerContext)
+	q, qc := c.queryer, c.queryerCtx
+	hasQ, hasQc := q != nil, qc != nil
 	switch {
 	case hasQ && (!named(args) || !hasQc):
 		vals, verr := values(args)
 		if verr != nil {
 			return nil, verr
 		}
-		gerr = c.call(ctx, func() { rs, err = q.Query(query, vals) })
+		gerr = c.call(ctx, func() { rs, err = q.Query(query, vals); cols = columns(rs, err) })
 	case hasQc && named(args):
-		gerr = c.call(ctx, func() { rs, err = qc.QueryContext(noCancel(ctx), query, args) })
+		gerr = c.call(ctx, func() { rs, err = qc.QueryContext(noCancel(ctx), query, args); cols = columns(rs, err) })
 	default:
 		// Without a context-free Query, prepare and query the statement
 		// (Prepare and Stmt.Query take no context): a driver's
@@ -282,12 +322,12 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	if err != nil {
 		return nil, err
 	}
-	return c.newRows(rs, ctx), nil
+	return c.newRows(rs, cols, ctx), nil
 }
 
 func (c *conn) Ping(ctx context.Context) error {
-	p, ok := c.inner.(driver.Pinger)
-	if !ok {
+	p := c.pinger
+	if p == nil {
 		if c.poisoned.Load() {
 			return driver.ErrBadConn
 		}
@@ -306,8 +346,8 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	if c.poisoned.Load() {
 		return driver.ErrBadConn
 	}
-	sr, ok := c.inner.(driver.SessionResetter)
-	if !ok {
+	sr := c.resetter
+	if sr == nil {
 		return nil
 	}
 	var err error
@@ -326,8 +366,8 @@ func (c *conn) IsValid() bool {
 	if c.poisoned.Load() {
 		return false
 	}
-	v, ok := c.inner.(driver.Validator)
-	if !ok {
+	v := c.validator
+	if v == nil {
 		return true
 	}
 	valid := false
@@ -338,8 +378,8 @@ func (c *conn) IsValid() bool {
 }
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	if nvc, ok := c.inner.(driver.NamedValueChecker); ok {
-		return nvc.CheckNamedValue(nv)
+	if c.checker != nil {
+		return c.checker.CheckNamedValue(nv)
 	}
 	return driver.ErrSkip
 }

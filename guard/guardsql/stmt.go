@@ -68,16 +68,17 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	var rs driver.Rows
+	var cols []string
 	var err error
 	var gerr error
 	if sc, ok := s.inner.(driver.StmtQueryContext); ok && named(args) {
-		gerr = s.c.call(ctx, func() { rs, err = sc.QueryContext(noCancel(ctx), args) })
+		gerr = s.c.call(ctx, func() { rs, err = sc.QueryContext(noCancel(ctx), args); cols = columns(rs, err) })
 	} else {
 		vals, verr := values(args)
 		if verr != nil {
 			return nil, verr
 		}
-		gerr = s.c.call(ctx, func() { rs, err = s.inner.Query(vals) }) //nolint:staticcheck // context-free on purpose
+		gerr = s.c.call(ctx, func() { rs, err = s.inner.Query(vals); cols = columns(rs, err) }) //nolint:staticcheck // context-free on purpose
 	}
 	if gerr != nil {
 		if rs != nil {
@@ -88,7 +89,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if err != nil {
 		return nil, err
 	}
-	return s.c.newRows(rs, ctx), nil
+	return s.c.newRows(rs, cols, ctx), nil
 }
 
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
@@ -109,15 +110,20 @@ func namedValues(args []driver.Value) []driver.NamedValue {
 	return nv
 }
 
-// rows are guarded rows: each Next with the query's context.
+// rows are guarded rows: each Next with the query's context. The column
+// names come with the query.
 type rows struct {
 	inner driver.Rows
+	cols  []string // read with the query (columns)
 	c     *conn
 	ctx   context.Context
 	err   error // a guard error of Columns, returned by the next Next
 }
 
 func (r *rows) Columns() []string {
+	if r.cols != nil {
+		return r.cols
+	}
 	var cols []string
 	if gerr := r.c.call(r.ctx, func() { cols = r.inner.Columns() }); gerr != nil {
 		r.err = gerr
@@ -148,8 +154,8 @@ func (r *rows) Close() error {
 		err, gerr = nil, nil
 	}
 	if r == &r.c.rows1 {
-		*r = rows{c: r.c}
-		r.c.rows1Busy.Store(false)
+		r.inner, r.cols, r.ctx = nil, nil, nil
+		r.c.rows1Busy = false
 	}
 	if gerr != nil {
 		return gerr
@@ -181,6 +187,7 @@ func (r *rows) NextResultSet() error {
 	if !ok {
 		return io.EOF
 	}
+	r.cols = nil // the next result set has columns of its own
 	var err error
 	if gerr := r.c.call(r.ctx, func() { err = rs.NextResultSet() }); gerr != nil {
 		return gerr
