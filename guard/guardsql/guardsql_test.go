@@ -371,3 +371,53 @@ func TestBadOption(t *testing.T) {
 		t.Error("Open accepted WithTimeout(-1)")
 	}
 }
+
+// fakeConnector is a driver.Connector over the fake driver; it records
+// whether Connect was given a context that can be done.
+type fakeConnector struct{ cancelable atomic.Int32 }
+
+func (c *fakeConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if ctx.Done() != nil {
+		c.cancelable.Add(1)
+	}
+	return fake.Open("connector")
+}
+
+func (c *fakeConnector) Driver() driver.Driver { return fake }
+
+// OpenDB guards a connector's connections the same way; Connect gets a
+// context that is never done.
+func TestOpenDB(t *testing.T) {
+	fc := &fakeConnector{}
+	db := guardsql.OpenDB(fc)
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var v int
+	var err error
+	within(t, 10*time.Second, func() { err = db.QueryRowContext(ctx, "fault").Scan(&v) })
+	wantCrash(t, err)
+	if fc.cancelable.Load() != 0 {
+		t.Errorf("Connect was given a cancellable context %d times", fc.cancelable.Load())
+	}
+	within(t, 10*time.Second, func() { err = db.QueryRowContext(ctx, "SELECT 1").Scan(&v) })
+	if err != nil || v != 1 {
+		t.Fatalf("after the fault: %v, %d", err, v)
+	}
+}
+
+// Wrap, registered under a name of its own, is the same driver guarded.
+func TestWrapRegistered(t *testing.T) {
+	sql.Register("guardsql_wrapped", guardsql.Wrap(&fakeDriver{}, guard.WithTimeout(100*time.Millisecond)))
+	db, err := sql.Open("guardsql_wrapped", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	within(t, 10*time.Second, func() { _, err = db.Exec("stall") })
+	if !errors.Is(err, guard.ErrTimeout) {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	within(t, 10*time.Second, func() { _, err = db.Exec("fault") })
+	wantCrash(t, err)
+}
