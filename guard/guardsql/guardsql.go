@@ -61,8 +61,10 @@ import (
 var ErrUnguarded = errors.New("guardsql: the driver call ran past its deadline without being stopped: it waited outside C on the calling goroutine (does the driver run its C calls on another goroutine?); connection abandoned")
 
 // Open is sql.Open for a registered driver, with every call into the
-// driver guarded. The driver is looked up by opening it once through
-// database/sql (sql.Open does not connect).
+// driver guarded. A bad option is an error here. The driver is looked up
+// through sql.Open, which does not connect (for a driver.DriverContext it
+// calls OpenConnector, which parses the name, once unguarded; the guarded
+// database calls it again).
 func Open(driverName, dataSourceName string, opts ...guard.Option) (*sql.DB, error) {
 	if _, _, err := optinfo.Settings(opts); err != nil {
 		return nil, err
@@ -130,11 +132,12 @@ func newConfig(opts []guard.Option) *config {
 // waited outside C.
 const hopMargin = 250 * time.Millisecond
 
-// do runs f under guard.DoContext(ctx): ctx's deadline, else the
-// configured timeout. It reports whether the connection f used must be
-// poisoned: f faulted or was stopped (the guard's error is returned), it
-// overran its deadline without being stopped (ErrUnguarded), or a Go panic
-// is passing through (then do does not return; poison is called first).
+// do runs f, a call into the driver, under guard.DoContext(ctx): ctx's
+// deadline, else the configured timeout (guard.Do when there is neither
+// and no option). It poisons p, the connection f used, when f faulted or
+// was stopped (the guard's error is returned), when it overran its
+// deadline without being stopped (ErrUnguarded is returned), and when a Go
+// panic passes through (which goes on).
 func (c *config) do(ctx context.Context, f func(), p poisoner) error {
 	if c.plain && ctx.Done() == nil {
 		// The common case: no deadline, no cancellation, no options (a
