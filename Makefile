@@ -3,6 +3,7 @@
 #   make demo    run the main example (examples/segv)
 #   make test    everything CI runs
 #   make bench   guarded call vs raw cgo, seed-style wrapper and go-plugin, side by side
+#                (and guardsql vs go-sqlite3 alone: make bench-guardsql)
 #   make stress  the randomized soak for 10 minutes (+ profile, + race)
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
 #   make test-c  the C API test and the C examples (examples/c), no Go
@@ -25,7 +26,7 @@ CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 # demo and test first install what they need (.ci/deps.sh: gcc; for the tests
 # also zlib and libpq headers and a PostgreSQL server).
 
-.PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-supervise test-http stress bench bench-supervise lib digest clean
+.PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-odbc test-supervise test-http stress bench bench-supervise lib digest clean
 
 all: lib
 
@@ -59,7 +60,7 @@ check:
 	$(GO) test -count=1 -short -timeout 5m -skip '^(TestSupervise|TestSoak|TestDeadlineScale|TestPostgres|TestCrashDumpLLDB|TestGoRuntime|TestConcurrent)' $(TESTLDFLAGS) ./tests/
 
 test: deps
-	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-soak test-supervise test-http test-go-versions
+	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-odbc test-soak test-supervise test-http test-go-versions
 
 # guard/supervise: the master/worker tests, verbose for the load counts
 # (requests answered, failed, refused through 20 restarts and 2 kills).
@@ -120,10 +121,12 @@ test-go-oldest:
 	GOTOOLCHAIN=$(GO_OLDEST) $(GO) vet ./...
 	GOTOOLCHAIN=$(GO_OLDEST) $(GO) test -count=1 -run '$(SLICE_OLDEST)' $(TESTLDFLAGS) $(GOTESTFLAGS) ./guard/... ./tests/
 
-# A real binding, github.com/mattn/go-sqlite3 (docs/sqlite.md), in modules
-# of their own (tests/binding, examples/sqlite) so that the library's
-# go.mod stays free of it: the tests, then the example built and run; it
-# must exit 0 and print its last line.
+# A real binding, github.com/mattn/go-sqlite3, under guard.Do and through
+# guard/guardsql (docs/databases.md), in modules of their own
+# (tests/binding, examples/sqlite) so that the library's go.mod stays free
+# of it: the tests, then the example built and run; it must exit 0 and
+# print its last line. BenchmarkSelect1 there is guardsql's overhead on
+# SELECT 1 (not run here: make bench-guardsql).
 test-binding:
 	cd tests/binding && $(GO) vet ./... && $(GO) test -count=1 $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
 	@mkdir -p $(BUILD)
@@ -132,6 +135,21 @@ test-binding:
 		if [ $$st -ne 0 ]; then echo "sqlite-example: exit status $$st"; exit 1; fi
 	@tail -n 1 $(BUILD)/sqlite-example.out | grep -qx 'sqlite example: ok' || \
 		{ echo "sqlite-example: last line is not 'sqlite example: ok'"; exit 1; }
+
+# guard/guardsql over github.com/alexbrainman/odbc, unixODBC and psqlODBC
+# against a PostgreSQL server the tests start (tests/odbc, a module of its
+# own; docs/databases.md), and examples/odbc, which tests/odbc builds and
+# runs against that server.
+test-odbc:
+	cd examples/odbc && $(GO) vet ./...
+	cd tests/odbc && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m $(GOTESTFLAGS) ./...
+
+# guardsql's overhead on SELECT 1 against an in-memory SQLite, side by
+# side with go-sqlite3 alone and interleaved (the "ratio" metric:
+# guardsql's time over go-sqlite3's; the control's is the method's bias).
+.PHONY: bench-guardsql
+bench-guardsql:
+	cd tests/binding && $(GO) test -run '^$$' -bench 'Select1' -benchmem -count $(BENCHCOUNT) -timeout 30m .
 
 # The race detector run skips the 10,000-repeat loops (-short).
 test-race:
@@ -205,6 +223,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Trivial' -count 5 ./guard/guardhttp/
 	@echo "load after: $$(uptime)"
 	$(MAKE) bench-supervise
+	$(MAKE) bench-guardsql
 
 # guard/supervise with examples/service under 16 clients: requests/s steady
 # and with a SIGHUP every second, SIGHUP to the new worker answering, the

@@ -4,7 +4,8 @@
 # and a PostgreSQL server (tests/pg_test.go interrupts libpq talking to a
 # real server; tests/internal/pgclient and examples/pgtimeout link libpq),
 # SQLite's (tests/internal/sqliteclient links libsqlite3; tests/binding
-# builds a loadable extension against sqlite3ext.h),
+# builds a loadable extension against sqlite3ext.h), unixODBC and
+# psqlODBC (tests/odbc),
 # and LLDB (tests/dump_test.go opens the crash dumps with it).
 # Go itself must already be on the machine (go.mod names the version).
 #
@@ -27,6 +28,12 @@ if [ "$what" != demo ]; then
 	# version; the package also creates the 'postgres' user the tests run
 	# the server as.
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+	# unixODBC's headers and library, and psqlODBC, the PostgreSQL ODBC
+	# driver (tests/odbc: guard/guardsql over github.com/alexbrainman/odbc
+	# against the test server; the driver registers itself in
+	# /etc/odbcinst.ini as "PostgreSQL Unicode").
+	[ -f /usr/include/sql.h ] || missing="$missing unixodbc-dev"
+	ls /usr/lib/*/odbc/psqlodbcw.so >/dev/null 2>&1 || missing="$missing odbc-postgresql"
 	# An independent reader of the crash dumps the tests write.
 	command -v lldb >/dev/null 2>&1 || missing="$missing lldb"
 	# unshare(1): tests/supervise_test.go runs a master as pid 1 of a pid

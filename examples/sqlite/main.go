@@ -1,9 +1,9 @@
-// Command sqlite shows the protected pattern for database/sql over
-// github.com/mattn/go-sqlite3 (docs/sqlite.md): every operation runs on a
-// dedicated *sql.Conn under guard.DoContext (guardsql.Runner); a fault in
-// C under a query, or a query stuck on another connection's lock past its
-// deadline, costs that one connection, which is abandoned, and the
-// program goes on with fresh ones.
+// Command sqlite shows guard/guardsql over github.com/mattn/go-sqlite3
+// (docs/databases.md): the *sql.DB comes from guardsql.Open, and every
+// call database/sql makes into the driver runs under guard.DoContext. A
+// fault in C under a query, or a write stuck on another connection's lock
+// past its deadline, comes back as an error from that call and costs that
+// one connection, which is abandoned; the pool goes on with fresh ones.
 //
 //	cd examples/sqlite && go build && ./sqlite
 package main
@@ -22,8 +22,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cgoguard/cgoguard/examples/sqlite/guardsql"
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/guard/guardsql"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -51,33 +51,25 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	dsn := "file:" + filepath.Join(dir, "example.db") + "?_busy_timeout=10000&_journal_mode=WAL"
-	db, err := sql.Open("sqlite3_example", dsn)
-	if err != nil {
-		return err
-	}
-	// Abandon at most 3 connections; then restart the process.
-	r, err := guardsql.New(db, 3)
+	// Operations without a deadline of their own get 5s.
+	db, err := guardsql.Open("sqlite3_example", dsn, guard.WithTimeout(5*time.Second))
 	if err != nil {
 		return err
 	}
 	ctx := context.Background()
 
-	err = r.Run(ctx, func(c *guardsql.Conn) error {
-		_, err := c.Exec("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")
-		return err
-	})
-	if err != nil {
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)"); err != nil {
 		return err
 	}
 
 	// 1. A fault in C under a query.
 	var n int
-	err = r.Run(ctx, func(c *guardsql.Conn) error { return c.QueryRow("SELECT count(*) + crash() FROM t").Scan(&n) })
+	err = db.QueryRowContext(ctx, "SELECT count(*) + crash() FROM t").Scan(&n)
 	var ce *guard.CrashError
 	if !errors.As(err, &ce) {
 		return fmt.Errorf("want a CrashError, got %v", err)
 	}
-	fmt.Printf("fault recovered: %v\n  connection abandoned (%d so far)\n", ce, r.Abandoned())
+	fmt.Printf("fault recovered: %v\n  connection abandoned (%d so far)\n", ce, guardsql.Abandoned())
 
 	// 2. A write waits on another connection's write lock; its deadline
 	// (300ms) stops SQLite's busy-handler sleep long before the 10s busy
@@ -96,17 +88,14 @@ func run() error {
 	}
 	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	start := time.Now()
-	err = r.Run(tctx, func(c *guardsql.Conn) error {
-		_, err := c.Exec("INSERT INTO t VALUES (3)")
-		return err
-	})
+	_, err = db.ExecContext(tctx, "INSERT INTO t VALUES (3)")
 	cancel()
 	var ie *guard.InterruptError
 	if !errors.As(err, &ie) || !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("want an InterruptError at the deadline, got %v", err)
 	}
 	fmt.Printf("busy wait stopped after %v: %v\n  connection abandoned (%d so far)\n",
-		time.Since(start).Round(time.Millisecond), ie, r.Abandoned())
+		time.Since(start).Round(time.Millisecond), ie, guardsql.Abandoned())
 	if _, err := hc.ExecContext(ctx, "COMMIT"); err != nil {
 		return err
 	}
@@ -114,24 +103,24 @@ func run() error {
 	holder.Close()
 
 	// 3. Fresh connections go on: write and read back.
-	err = r.Run(ctx, func(c *guardsql.Conn) error {
-		if _, err := c.Exec("INSERT INTO t VALUES (4)"); err != nil {
-			return err
-		}
-		return c.QueryRow("SELECT count(*) FROM t").Scan(&n)
-	})
-	if err != nil {
+	if _, err := db.ExecContext(ctx, "INSERT INTO t VALUES (4)"); err != nil {
+		return err
+	}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
 		return err
 	}
 	fmt.Printf("fresh connection: %d rows\n", n)
 
-	// Close returns at once: it never touches the abandoned connections.
+	// Close returns at once: it never calls into the abandoned connections.
 	start = time.Now()
-	if err := r.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("closed in %v; %d connections abandoned (restart due at 3)\n",
-		time.Since(start).Round(time.Millisecond), r.Abandoned())
+	fmt.Printf("closed in %v; %d connections abandoned (each counted by guard's hooks: supervise.RestartOnTaint)\n",
+		time.Since(start).Round(time.Millisecond), guardsql.Abandoned())
+	if guardsql.Abandoned() != 2 {
+		return fmt.Errorf("%d connections abandoned, want 2", guardsql.Abandoned())
+	}
 	if n != 3 {
 		return fmt.Errorf("rows: %d, want 3", n)
 	}

@@ -5,14 +5,16 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
-	"github.com/cgoguard/cgoguard/examples/sqlite/guardsql"
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/guard/guardsql"
 )
 
 // A loadable extension's SQL function faults (SIGSEGV, SIGABRT) under
-// Exec, Query and QueryRow: each time Run returns the CrashError, the
-// connection is abandoned, and the next Run gets a new one that works.
+// Exec, Query and QueryRow through guardsql: each time the database/sql
+// call returns the CrashError, the connection is abandoned, and the next
+// call gets a new one that works.
 func TestExtensionFaults(t *testing.T) {
 	for _, tc := range []struct {
 		fn  string
@@ -25,12 +27,12 @@ func TestExtensionFaults(t *testing.T) {
 		{"goabort", syscall.SIGABRT, "faulty_abort"},
 	} {
 		t.Run(tc.fn, func(t *testing.T) {
-			r, _ := newRunner(t, t.TempDir(), "ext.db", "", 100)
+			db := newGuarded(t, t.TempDir(), "ext.db", "")
 			ctx := context.Background()
-			ops := []func(c *guardsql.Conn) error{
-				func(c *guardsql.Conn) error { _, err := c.Exec("SELECT x, " + tc.fn + "() FROM t"); return err },
-				func(c *guardsql.Conn) error {
-					rows, err := c.Query("SELECT x, "+tc.fn+"() FROM t WHERE x = ?", 1)
+			ops := []func() error{
+				func() error { _, err := db.ExecContext(ctx, "SELECT x, "+tc.fn+"() FROM t"); return err },
+				func() error {
+					rows, err := db.QueryContext(ctx, "SELECT x, "+tc.fn+"() FROM t WHERE x = ?", 1)
 					if err != nil {
 						return err
 					}
@@ -39,24 +41,19 @@ func TestExtensionFaults(t *testing.T) {
 					}
 					return rows.Err()
 				},
-				func(c *guardsql.Conn) error {
+				func() error {
 					var a, b int
-					return c.QueryRow("SELECT x, "+tc.fn+"() FROM t").Scan(&a, &b)
+					return db.QueryRowContext(ctx, "SELECT x, "+tc.fn+"() FROM t").Scan(&a, &b)
 				},
 			}
+			before := guardsql.Abandoned()
 			for i := 0; i < 30; i++ {
-				after := false
-				err := r.Run(ctx, func(c *guardsql.Conn) error {
-					err := ops[i%len(ops)](c)
-					after = true
-					return err
-				})
-				ce := wantCrash(t, err)
-				if ce.Signal != tc.sig || after {
-					t.Fatalf("round %d: signal %v (want %v), code after the fault ran: %v", i, ce.Signal, tc.sig, after)
+				ce := wantCrash(t, ops[i%len(ops)]())
+				if ce.Signal != tc.sig {
+					t.Fatalf("round %d: signal %v, want %v", i, ce.Signal, tc.sig)
 				}
-				if r.Abandoned() != i+1 {
-					t.Fatalf("round %d: %d connections abandoned, want %d", i, r.Abandoned(), i+1)
+				if n := guardsql.Abandoned() - before; n != int64(i+1) {
+					t.Fatalf("round %d: %d connections abandoned, want %d", i, n, i+1)
 				}
 				if i == 0 {
 					t.Logf("%v\nframes:\n%s", ce, frameNames(ce.Frames))
@@ -73,20 +70,18 @@ func TestExtensionFaults(t *testing.T) {
 					}
 				}
 				var n int
-				if err := r.Run(ctx, func(c *guardsql.Conn) error { return c.QueryRow("SELECT count(*) FROM t").Scan(&n) }); err != nil || n != 1 {
+				if err := db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
 					t.Fatalf("round %d: a fresh connection: %v, %d rows", i, err, n)
 				}
 			}
-			if err := r.Close(); err != nil {
-				t.Fatal(err)
-			}
+			closeWithin(t, db, 5*time.Second)
 			checkFresh(t)
 		})
 	}
 }
 
 // The same faults under plain guard.Do around a database/sql call (no
-// Runner): recovered likewise. Each poisoned *sql.DB is left unclosed.
+// guardsql): recovered likewise. Each poisoned *sql.DB is left unclosed.
 func TestDoAroundDatabaseSQL(t *testing.T) {
 	dir := t.TempDir()
 	for _, q := range []string{"SELECT segv()", "SELECT abrt()", "SELECT gosegv()", "SELECT goabort()"} {

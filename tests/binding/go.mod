@@ -6,10 +6,7 @@ replace github.com/cgoguard/cgoguard => ../..
 
 require (
 	github.com/cgoguard/cgoguard v0.0.0-00010101000000-000000000000
-	github.com/cgoguard/cgoguard/examples/sqlite v0.0.0-00010101000000-000000000000
 	github.com/mattn/go-sqlite3 v1.14.53
 )
 
 require github.com/ianlancetaylor/cgosymbolizer v0.0.0-20250410214317-b8ecc8b6bbe6 // indirect
-
-replace github.com/cgoguard/cgoguard/examples/sqlite => ../../examples/sqlite

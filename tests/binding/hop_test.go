@@ -19,7 +19,9 @@ import (
 // does not cover the statement: its fault is in a goroutine outside any
 // region and kills the process as an unguarded C fault does. Given a
 // context that cannot be cancelled the binding stays on f's goroutine,
-// and the fault is recovered; the query path is recovered either way.
+// and the fault is recovered; the query path is recovered either way; and
+// guardsql's ExecContext with the cancellable context is recovered (it
+// gives the binding a context that is never done).
 // Each case runs cmd/hop in a process of its own.
 func TestGoroutineHop(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "hop")
@@ -63,7 +65,7 @@ func TestGoroutineHop(t *testing.T) {
 		t.Errorf("exec with the cancellable context: recovered\n%s", out)
 	}
 
-	for _, mode := range []string{"exec-background", "exec-withoutcancel", "query-cancellable"} {
+	for _, mode := range []string{"exec-background", "exec-withoutcancel", "query-cancellable", "guardsql-exec-cancellable"} {
 		out, code := run(mode)
 		if code != 0 || !strings.Contains(out, "recovered: guard: SIGSEGV") {
 			t.Errorf("%s: exit status %d, want 0 and the fault recovered\n%s", mode, code, out)

@@ -2,22 +2,22 @@ package binding
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cgoguard/cgoguard/examples/sqlite/guardsql"
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/guard/guardsql"
 )
 
 // Each case below is measured twice with the same 100ms deadline: first
 // with go-sqlite3's own cancellation (the context given to the driver:
 // sqlite3_interrupt, which SQLite's virtual machine checks between
-// instructions), then with DoContext owning it (the binding gets a
-// context that is never done). Figures are logged as "measured:" lines.
+// instructions), then with DoContext owning it, through guardsql (the
+// binding gets a context that is never done). Figures are logged as "measured:" lines.
 const deadline = 100 * time.Millisecond
 
 // A write waits on another connection's exclusive lock. SQLite's busy
@@ -37,20 +37,19 @@ func TestBusyLockCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := guardsql.New(waiter, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var started, ended sync.WaitGroup
-	started.Add(5)
+	g := openGuarded(t, dir, "busy.db", fmt.Sprintf("_busy_timeout=%d", busy.Milliseconds()))
+	g.SetMaxIdleConns(10)
+	var conns []*sql.Conn
 	for i := 0; i < 5; i++ {
-		ended.Add(1)
-		go func() {
-			defer ended.Done()
-			r.Run(ctx, func(c *guardsql.Conn) error { started.Done(); started.Wait(); return nil })
-		}()
+		c, err := g.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
 	}
-	ended.Wait()
+	for _, c := range conns {
+		c.Close() // back in the pool, idle
+	}
 	hc, err := holder.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +79,11 @@ func TestBusyLockCancelled(t *testing.T) {
 	// DoContext.
 	var worst time.Duration
 	var all []time.Duration
+	before := guardsql.Abandoned()
 	for i := 0; i < 5; i++ {
 		tctx, cancel := context.WithTimeout(ctx, deadline)
 		start := time.Now()
-		err := r.Run(tctx, func(c *guardsql.Conn) error { _, err := c.Exec("INSERT INTO t VALUES (2)"); return err })
+		_, err := g.ExecContext(tctx, "INSERT INTO t VALUES (2)")
 		took := time.Since(start)
 		cancel()
 		ie := wantInterrupt(t, err)
@@ -100,26 +100,21 @@ func TestBusyLockCancelled(t *testing.T) {
 	if worst > busy/2 {
 		t.Errorf("DoContext returned after %v; want well before the busy timeout %v", worst, busy)
 	}
-	if r.Abandoned() != 5 {
-		t.Errorf("%d connections abandoned, want 5", r.Abandoned())
+	if n := guardsql.Abandoned() - before; n != 5 {
+		t.Errorf("%d connections abandoned, want 5", n)
 	}
 	if _, err := hc.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
 	hc.Close()
 	var n int
-	err = r.Run(ctx, func(c *guardsql.Conn) error {
-		if _, err := c.Exec("INSERT INTO t VALUES (3)"); err != nil {
-			return err
-		}
-		return c.QueryRow("SELECT count(*) FROM t").Scan(&n)
-	})
+	if _, err = g.ExecContext(ctx, "INSERT INTO t VALUES (3)"); err == nil {
+		err = g.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n)
+	}
 	if err != nil || n != 1 {
 		t.Fatalf("a new connection after the lock is released: %v, %d rows (want 1)", err, n)
 	}
-	if !within(5*time.Second, func() { r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
+	closeWithin(t, g, 5*time.Second)
 	checkFresh(t)
 }
 
@@ -132,7 +127,10 @@ func TestBusyLockCancelled(t *testing.T) {
 func TestSpinForced(t *testing.T) {
 	ctx := context.Background()
 	const grace = 100 * time.Millisecond
-	r, db := newRunner(t, t.TempDir(), "spin.db", "", 10)
+	dir := t.TempDir()
+	db := openDB(t, dir, "spin.db", "")
+	g := openGuarded(t, dir, "spin.db", "", guard.WithGrace(grace))
+	before := guardsql.Abandoned()
 
 	var own time.Duration
 	var ownErr error
@@ -153,10 +151,8 @@ func TestSpinForced(t *testing.T) {
 
 	tctx, cancel := context.WithTimeout(ctx, deadline)
 	start := time.Now()
-	err := r.Run(tctx, func(c *guardsql.Conn) error {
-		var v int
-		return c.QueryRow("SELECT spin(-1)").Scan(&v) // for ever
-	}, guard.WithGrace(grace))
+	var v int
+	err := g.QueryRowContext(tctx, "SELECT spin(-1)").Scan(&v) // for ever
 	took := time.Since(start)
 	cancel()
 	ie := wantInterrupt(t, err)
@@ -182,7 +178,7 @@ func TestSpinForced(t *testing.T) {
 	}
 	tctx, cancel = context.WithTimeout(ctx, deadline)
 	start = time.Now()
-	err = r.Run(tctx, func(c *guardsql.Conn) error { var v int; return c.QueryRow(cte).Scan(&v) }, guard.WithGrace(grace))
+	err = g.QueryRowContext(tctx, cte).Scan(&v)
 	took = time.Since(start)
 	cancel()
 	ie = wantInterrupt(t, err)
@@ -190,12 +186,10 @@ func TestSpinForced(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("DoContext returned after %v", took)
 	}
-	if r.Abandoned() != 2 {
-		t.Errorf("%d connections abandoned, want 2", r.Abandoned())
+	if n := guardsql.Abandoned() - before; n != 2 {
+		t.Errorf("%d connections abandoned, want 2", n)
 	}
-	if !within(5*time.Second, func() { r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
+	closeWithin(t, g, 5*time.Second)
 	checkFresh(t)
 }
 
@@ -205,7 +199,10 @@ func TestSpinForced(t *testing.T) {
 // deadline.
 func TestBlockedReadStopped(t *testing.T) {
 	ctx := context.Background()
-	r, db := newRunner(t, t.TempDir(), "read.db", "", 10)
+	dir := t.TempDir()
+	db := openDB(t, dir, "read.db", "")
+	g := openGuarded(t, dir, "read.db", "")
+	before := guardsql.Abandoned()
 	var p [2]int
 	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil { // blocking, unlike os.Pipe's
 		t.Fatal(err)
@@ -240,10 +237,8 @@ func TestBlockedReadStopped(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		tctx, cancel := context.WithTimeout(ctx, deadline)
 		start := time.Now()
-		err := r.Run(tctx, func(c *guardsql.Conn) error {
-			var v int
-			return c.QueryRow("SELECT sleepread(?)", p[0]).Scan(&v)
-		})
+		var v int
+		err := g.QueryRowContext(tctx, "SELECT sleepread(?)", p[0]).Scan(&v)
 		took := time.Since(start)
 		cancel()
 		ie := wantInterrupt(t, err)
@@ -260,18 +255,14 @@ func TestBlockedReadStopped(t *testing.T) {
 	// Cancellation rather than a deadline: the error is context.Canceled.
 	cctx, cancel := context.WithCancel(ctx)
 	time.AfterFunc(deadline, cancel)
-	err := r.Run(cctx, func(c *guardsql.Conn) error {
-		var v int
-		return c.QueryRow("SELECT sleepread(?)", p[0]).Scan(&v)
-	})
+	var v int
+	err := g.QueryRowContext(cctx, "SELECT sleepread(?)", p[0]).Scan(&v)
 	if wantInterrupt(t, err); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v, want context.Canceled", err)
 	}
-	if r.Abandoned() != 6 {
-		t.Errorf("%d connections abandoned, want 6", r.Abandoned())
+	if n := guardsql.Abandoned() - before; n != 6 {
+		t.Errorf("%d connections abandoned, want 6", n)
 	}
-	if !within(5*time.Second, func() { r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
+	closeWithin(t, g, 5*time.Second)
 	checkFresh(t)
 }

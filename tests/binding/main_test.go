@@ -3,13 +3,12 @@
 // extension's SQL functions and in C called by a Go function the driver
 // calls, a busy wait on another connection's lock, a spin in C, a read()
 // that blocks; what database/sql then does with the connection; the
-// pattern that retires it (examples/sqlite/guardsql); and go-sqlite3's
-// goroutine hop. Run with -ldflags='-s=false -w=false' (make test-binding)
+// package that retires it (guard/guardsql); and go-sqlite3's goroutine
+// hop. Run with -ldflags='-s=false -w=false' (make test-binding)
 // so that C frames are named.
 package binding
 
 import (
-	"context"
 	"database/sql"
 	"debug/elf"
 	"errors"
@@ -25,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cgoguard/cgoguard/examples/sqlite/guardsql"
 	"github.com/cgoguard/cgoguard/guard"
 	"github.com/cgoguard/cgoguard/tests/binding/internal/faulty"
 	"github.com/mattn/go-sqlite3"
@@ -33,8 +31,12 @@ import (
 
 // driverName is go-sqlite3 with the test extension (testdata/guardext.c:
 // segv(), abrt(), spin(ms), sleepread(fd)) loaded into every connection,
-// two Go functions that call faulting C: gosegv(), goabort(); and goid().
+// two Go functions that call faulting C: gosegv(), goabort(); one that
+// panics in Go: gopanic(); and goid().
 const driverName = "sqlite3_guardtest"
+
+// goPanicValue is what the SQL function gopanic() panics with, in Go.
+const goPanicValue = "gopanic: a Go panic in a driver callback"
 
 var extPath string
 
@@ -64,6 +66,9 @@ func TestMain(m *testing.M) {
 				return err
 			}
 			if err := c.RegisterFunc("goabort", func() int64 { faulty.Abort(); return 0 }, false); err != nil {
+				return err
+			}
+			if err := c.RegisterFunc("gopanic", func() int64 { panic(goPanicValue) }, false); err != nil {
 				return err
 			}
 			return c.RegisterFunc("goid", goid, false)
@@ -162,45 +167,17 @@ func within(d time.Duration, f func()) bool {
 	}
 }
 
-// newRunner is a guardsql.Runner over a new database in WAL mode (a
-// poisoned reader then does not block writers) with table t holding one
-// row.
-func newRunner(t *testing.T, dir, name, params string, limit int) (*guardsql.Runner, *sql.DB) {
+// newGuarded is a guardsql database over a new database file in WAL mode
+// (a poisoned reader then does not block writers) with table t holding
+// one row; params are more of go-sqlite3's DSN parameters.
+func newGuarded(t *testing.T, dir, name, params string, opts ...guard.Option) *sql.DB {
 	t.Helper()
 	if params != "" {
 		params = "&" + params
 	}
-	db := openDB(t, dir, name, "_journal_mode=WAL"+params)
+	db := openGuarded(t, dir, name, "_journal_mode=WAL"+params, opts...)
 	mustExec(t, db, "CREATE TABLE IF NOT EXISTS t(x); INSERT INTO t VALUES (1)")
-	r, err := guardsql.New(db, limit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, db
-}
-
-// checkFresh shows the process still works with fresh connections: a new
-// database, written and read through a Runner on new connections and
-// closed, all within 10s.
-func checkFresh(t *testing.T) {
-	t.Helper()
-	r, _ := newRunner(t, t.TempDir(), "fresh.db", "", 1)
-	var n int
-	var err error
-	ok := within(10*time.Second, func() {
-		err = r.Run(context.Background(), func(c *guardsql.Conn) error {
-			if _, err := c.Exec("INSERT INTO t VALUES (2), (3)"); err != nil {
-				return err
-			}
-			return c.QueryRow("SELECT sum(x) FROM t").Scan(&n)
-		})
-		if err == nil {
-			err = r.Close()
-		}
-	})
-	if !ok || err != nil || n != 6 {
-		t.Fatalf("fresh connections afterwards: returned %v, err %v, sum %d (want 6)", ok, err, n)
-	}
+	return db
 }
 
 // driverConn is the go-sqlite3 connection under c.

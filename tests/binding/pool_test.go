@@ -6,12 +6,11 @@ import (
 	"errors"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cgoguard/cgoguard/examples/sqlite/guardsql"
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/guard/guardsql"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -176,93 +175,21 @@ func TestPoolTakesBackPoisonedConn(t *testing.T) {
 	checkFresh(t)
 }
 
-// The pattern: after a fault the Runner abandons the connection. It never
-// goes back to the pool (it stays in use, for good), no later operation
-// gets it, from any thread, other connections work concurrently, and
-// closing the Runner and its db returns at once.
-func TestRunnerNeverHandsOutPoisoned(t *testing.T) {
-	r, db := newRunner(t, t.TempDir(), "runner.db", "", 3)
-	ctx := context.Background()
-	var poisoned any
-	err := r.Run(ctx, func(c *guardsql.Conn) error {
-		poisoned = driverConn(t, c.SQL())
-		var a, b int
-		return c.QueryRow("SELECT x, segv() FROM t").Scan(&a, &b)
-	})
-	wantCrash(t, err)
-	if s := db.Stats(); r.Abandoned() != 1 || s.InUse != 1 || s.Idle != 0 {
-		t.Fatalf("after the fault: %d abandoned, %d in use, %d idle; want 1, 1, 0", r.Abandoned(), s.InUse, s.Idle)
-	}
-	var mu sync.Mutex
-	seen := map[any]bool{}
-	var errs []error
-	ok := within(30*time.Second, func() {
-		var wg sync.WaitGroup
-		for g := 0; g < 4; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 25; i++ {
-					err := r.Run(ctx, func(c *guardsql.Conn) error {
-						dc := driverConn(t, c.SQL())
-						mu.Lock()
-						seen[dc] = true
-						mu.Unlock()
-						if i%5 == 0 {
-							_, err := c.Exec("INSERT INTO t VALUES (?)", i)
-							return err
-						}
-						var n int
-						return c.QueryRow("SELECT count(*) FROM t").Scan(&n)
-					})
-					if err != nil {
-						mu.Lock()
-						errs = append(errs, err)
-						mu.Unlock()
-					}
-				}
-			}()
-		}
-		wg.Wait()
-	})
-	if !ok {
-		t.Fatal("100 operations on 4 goroutines did not finish within 30s")
-	}
-	if len(errs) > 0 {
-		t.Fatalf("%d operations failed, first: %v", len(errs), errs[0])
-	}
-	if seen[poisoned] {
-		t.Fatal("the poisoned connection was handed out again")
-	}
-	if len(seen) == 0 || len(seen) > 4 {
-		t.Fatalf("%d connections used by 4 goroutines", len(seen))
-	}
-	var closeErr error
-	if !within(5*time.Second, func() { closeErr = r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
-	if closeErr != nil {
-		t.Fatal(closeErr)
-	}
-	if s := db.Stats(); s.OpenConnections != 1 || s.InUse != 1 {
-		t.Errorf("after Close: %d open, %d in use; want only the abandoned one", s.OpenConnections, s.InUse)
-	}
-	checkFresh(t)
-}
-
 // A connection abandoned inside a write keeps the database's write lock
 // (WAL mode here): other connections read that database but cannot write
 // it (SQLITE_BUSY after their busy timeout) while the process lives;
 // other databases are unaffected.
 func TestAbandonedWriterKeepsWriteLock(t *testing.T) {
-	r, _ := newRunner(t, t.TempDir(), "writer.db", "_busy_timeout=200", 3)
+	db := newGuarded(t, t.TempDir(), "writer.db", "_busy_timeout=200")
 	ctx := context.Background()
-	wantCrash(t, r.Run(ctx, func(c *guardsql.Conn) error { _, err := c.Exec("INSERT INTO t SELECT segv()"); return err }))
+	before := guardsql.Abandoned()
+	_, err := db.ExecContext(ctx, "INSERT INTO t SELECT segv()")
+	wantCrash(t, err)
 	var n int
 	var rerr, werr error
 	if !within(10*time.Second, func() {
-		rerr = r.Run(ctx, func(c *guardsql.Conn) error { return c.QueryRow("SELECT count(*) FROM t").Scan(&n) })
-		werr = r.Run(ctx, func(c *guardsql.Conn) error { _, err := c.Exec("INSERT INTO t VALUES (2)"); return err })
+		rerr = db.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n)
+		_, werr = db.ExecContext(ctx, "INSERT INTO t VALUES (2)")
 	}) {
 		t.Fatal("a read and a write next to the abandoned writer did not return within 10s")
 	}
@@ -270,64 +197,41 @@ func TestAbandonedWriterKeepsWriteLock(t *testing.T) {
 	if rerr != nil || n != 1 {
 		t.Errorf("read: %v, %d rows; want 1", rerr, n)
 	}
-	if !errors.As(werr, &se) || se.Code != sqlite3.ErrBusy || r.Abandoned() != 1 {
-		t.Errorf("write: %v (%d abandoned); want SQLITE_BUSY and the connection kept", werr, r.Abandoned())
+	if !errors.As(werr, &se) || se.Code != sqlite3.ErrBusy || guardsql.Abandoned()-before != 1 {
+		t.Errorf("write: %v (%d abandoned); want SQLITE_BUSY and the connection kept", werr, guardsql.Abandoned()-before)
 	}
-	if !within(5*time.Second, func() { r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
+	closeWithin(t, db, 5*time.Second)
 	checkFresh(t)
 }
 
-// After limit connections are abandoned Run refuses work; a MaxOpenConns
-// the abandoned connections could use up is refused; a Go panic out of op
-// abandons the connection too and goes on.
-func TestRunnerLimits(t *testing.T) {
-	dir := t.TempDir()
-	r, _ := newRunner(t, dir, "limit.db", "", 2)
+// An operation's own SQL error does not poison its connection; a context
+// already done runs nothing and abandons nothing.
+func TestGuardsqlKeepsSoundConnections(t *testing.T) {
+	db := newGuarded(t, t.TempDir(), "sound.db", "")
+	db.SetMaxOpenConns(1)
 	ctx := context.Background()
-	for i := 0; i < 2; i++ {
-		wantCrash(t, r.Run(ctx, func(c *guardsql.Conn) error { _, err := c.Exec("SELECT segv()"); return err }))
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ran := false
-	if err := r.Run(ctx, func(c *guardsql.Conn) error { ran = true; return nil }); !errors.Is(err, guardsql.ErrRestartDue) || ran || !r.RestartDue() {
-		t.Fatalf("after 2 abandoned: %v (op ran: %v), want ErrRestartDue", err, ran)
-	}
-	if !within(5*time.Second, func() { r.Close() }) {
-		t.Fatal("Close did not return within 5s")
-	}
-
-	db := openDB(t, dir, "max.db", "")
-	db.SetMaxOpenConns(3)
-	if _, err := guardsql.New(db, 3); err == nil {
-		t.Error("New accepted MaxOpenConns 3 with limit 3")
-	}
-	db.Close()
-
-	r, _ = newRunner(t, dir, "panic.db", "", 5)
-	func() {
-		defer func() {
-			if v := recover(); v != "boom" {
-				t.Errorf("recovered %v, want boom", v)
-			}
-		}()
-		r.Run(ctx, func(c *guardsql.Conn) error { panic("boom") })
-	}()
-	if r.Abandoned() != 1 {
-		t.Errorf("after a panic in op: %d abandoned, want 1", r.Abandoned())
+	before := guardsql.Abandoned()
+	if _, err := c.ExecContext(ctx, "SELECT * FROM nosuchtable"); err == nil || errors.Is(err, guard.ErrCrash) {
+		t.Errorf("an SQL error: %v, want the driver's error", err)
 	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	ran = false
-	var ns *guard.NotStartedError
-	if err := r.Run(done, func(c *guardsql.Conn) error { ran = true; return nil }); !errors.As(err, &ns) || ran || r.Abandoned() != 1 {
-		t.Errorf("a context already done: %v (op ran: %v, %d abandoned); want NotStartedError, nothing abandoned", err, ran, r.Abandoned())
+	var v int
+	if err := c.QueryRowContext(done, "SELECT segv()").Scan(&v); !errors.Is(err, context.Canceled) {
+		t.Errorf("a context already done: %v, want context.Canceled", err)
 	}
-	sqlErr := r.Run(ctx, func(c *guardsql.Conn) error { _, err := c.Exec("SELECT * FROM nosuchtable"); return err })
-	if sqlErr == nil || errors.Is(sqlErr, guard.ErrCrash) || r.Abandoned() != 1 {
-		t.Errorf("an SQL error: %v, %d abandoned; want the error and the connection kept", sqlErr, r.Abandoned())
+	if err := c.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&v); err != nil || v != 1 {
+		t.Errorf("the same connection afterwards: %v, %d", err, v)
 	}
-	r.Close()
+	if n := guardsql.Abandoned() - before; n != 0 {
+		t.Errorf("%d connections abandoned, want 0", n)
+	}
+	c.Close()
+	closeWithin(t, db, 5*time.Second)
 }
 
 // A query given a cancellable context steps on f's goroutine, so a fault
@@ -336,8 +240,9 @@ func TestRunnerLimits(t *testing.T) {
 // that goroutine closes the rows: go-sqlite3's (*SQLiteRows).Close calls
 // sqlite3_reset on the poisoned connection, outside any guard, and hangs
 // on its mutex (from the faulting thread it would run on the half-run
-// statement instead). Hence the Runner gives the binding a context that
-// is never done, for queries too.
+// statement instead). Hence guardsql gives the binding a context that
+// is never done, for queries too, and its Rows.Close never calls into a
+// poisoned connection.
 func TestCancellableQueryRowsClose(t *testing.T) {
 	db := openDB(t, t.TempDir(), "rows.db", "")
 	mustExec(t, db, "CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")

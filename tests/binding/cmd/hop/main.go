@@ -5,7 +5,11 @@
 // "recovered: <error>" and exits 0; an unrecovered one kills the process
 // the way Go kills it.
 //
-//	hop -ext guardext.so exec-cancellable|exec-background|exec-withoutcancel|query-cancellable
+// Mode guardsql-exec-cancellable runs the statement through guardsql
+// with the cancellable context and no DoContext of its own: guardsql
+// must keep it on the calling goroutine.
+//
+//	hop -ext guardext.so exec-cancellable|exec-background|exec-withoutcancel|query-cancellable|guardsql-exec-cancellable
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/guard/guardsql"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -56,6 +61,17 @@ func main() {
 		bindingCtx = context.WithoutCancel(ctx)
 	case "query-cancellable":
 		bindingCtx, query = ctx, true
+	case "guardsql-exec-cancellable":
+		g, err := guardsql.Open("sqlite3_hop", "file:"+filepath.Join(dir, "hop.db"))
+		if err != nil {
+			fail(err)
+		}
+		_, err = g.ExecContext(ctx, "SELECT segv()")
+		if !errors.Is(err, guard.ErrCrash) {
+			fail(fmt.Errorf("guardsql ExecContext returned %v, want a CrashError", err))
+		}
+		fmt.Printf("recovered: %v\n", err)
+		os.Exit(0) // g is poisoned: not closed
 	default:
 		fail(fmt.Errorf("unknown mode %q", flag.Arg(0)))
 	}
