@@ -8,6 +8,7 @@ package guard
 import "C"
 
 import (
+	"fmt"
 	"os"
 	"time"
 	"unsafe"
@@ -48,4 +49,15 @@ func writeDumpFile(dir string, in *minidump.Input, e *CrashError) (string, error
 		in.Time = time.Now()
 	}
 	return saveDump(dir, in.ThreadID, func(f *os.File) error { return minidump.Write(f, in) })
+}
+
+// enableCapture makes the signal handler capture what crash dumps need.
+func enableCapture() error {
+	if err := Install(); err != nil {
+		return err
+	}
+	if C.cgoguard_capture_enable() != 0 {
+		return fmt.Errorf("guard: crash dumps: could not map %d KiB for captures", C.CG_CAPTURE_SLOTS*C.sizeof_struct_cgoguard_capture/1024)
+	}
+	return nil
 }
