@@ -73,7 +73,7 @@ func reportFromPool(r int64, c *callConfig) error {
 		e.Depth = int(f.depth)
 		e.Time = time.Unix(0, int64(f.time_ns))
 		interrupt = int(f.interrupt)
-		var regs [23]uint64
+		var regs [C.CGOGUARD_NREGS]uint64 // registersFrom takes as many
 		for i := range regs {
 			regs[i] = uint64(f.regs[i])
 		}

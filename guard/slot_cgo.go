@@ -7,6 +7,12 @@ package guard
 */
 import "C"
 
+// The deadline slot, Go's half: csrc/internal.h holds the C half (struct
+// cg_slot, cg_arm, cg_disarm, cg_call_deadline_lazy), which Call's
+// deadlines use; regionArm and regionDisarm make the same stores for
+// DoContext without a cgo call. The layout is C's (C.struct_cg_slot) and so
+// are the constants; slot_test.go arms a slot both ways and compares.
+
 import (
 	"math/bits"
 	"sync/atomic"
@@ -21,9 +27,9 @@ var slotTLSOffset int
 
 // Deadline encodings of csrc/internal.h.
 const (
-	dlNone  = ^uint64(0) - 1 // CG_DL_NONE: cancellation only
-	dlTSC   = 1 << 63        // CG_DL_TSC: in TSC ticks
-	genMask = 1<<48 - 1      // CG_TAG_GEN_MASK
+	dlNone  uint64 = C.CG_DL_NONE      // cancellation only
+	dlTSC   uint64 = C.CG_DL_TSC       // in TSC ticks
+	genMask uint64 = C.CG_TAG_GEN_MASK // a call's generation
 )
 
 // nanotime is CLOCK_MONOTONIC in ns, the clock of a deadline without
