@@ -38,6 +38,7 @@ static uint32_t cg_test_chunk_hash(uintptr_t key) { return cg_region_chunk_hash(
 import "C"
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
@@ -137,3 +138,8 @@ func regionFieldsC(g uintptr) (depth, maxFrames, unwinding int32, p unsafe.Point
 
 // chunkHashC is cg_region_chunk_hash.
 func chunkHashC(key uintptr) uint32 { return uint32(C.cg_test_chunk_hash(C.uintptr_t(key))) }
+
+// tscCalibrated reports whether new deadlines are in TSC ticks (CG_DL_TSC).
+func tscCalibrated() bool {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(&C.cg_tsc_ok))) != 0
+}
