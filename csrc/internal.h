@@ -260,8 +260,9 @@ void cg_arm_report(struct cg_slot *s, uint64_t first);
  * only when it would not look at this slot in time (the slot's watch time
  * is later than this call's first deadline): then the slot goes on the
  * dirty list, and the watchdog is woken if it sleeps past that deadline.
- * guard/do_cgo.go (regionArm, regionDisarm) makes the same stores from Go
- * for guard.DoContext: change both together.
+ * guard/slot_cgo.go (regionArm, regionDisarm) makes the same stores from Go
+ * for guard.DoContext: change both together (guard/slot_test.go compares
+ * the slots the two leave).
  */
 static inline __attribute__((always_inline)) int
 cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, int depth,
@@ -410,7 +411,8 @@ static inline uint32_t cg_region_chunk_hash(uintptr_t key) {
 }
 _Static_assert(CG_REGION_CHUNKS == 1 << 10, "cg_region_chunk_hash yields 10 bits");
 
-/* The entry of goroutine g, or NULL when its chunk has none yet. */
+/* The entry of goroutine g, or NULL when its chunk has none yet. Go's
+ * copy: regionOf in guard/region_cgo.go (guard/region_test.go compares). */
 static inline struct cg_region *cg_region_of(uintptr_t g) {
 	uintptr_t key = (g >> CG_REGION_CHUNK_SHIFT) + 1;
 	uint32_t h = cg_region_chunk_hash(key);

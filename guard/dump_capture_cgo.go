@@ -8,20 +8,23 @@ package guard
 import "C"
 
 import (
+	"fmt"
 	"os"
 	"time"
 	"unsafe"
+
+	"github.com/cgoguard/cgoguard/guard/internal/minidump"
 )
 
 // takeCapture copies the capture the handler took for a fault out of the
 // C pool and frees its slot; nil when a later fault took the slot over.
-func takeCapture(id C.int32_t) *dumpInput {
+func takeCapture(id C.int32_t) *minidump.Input {
 	c := C.cgoguard_capture_get(id)
 	if c == nil {
 		return nil
 	}
 	defer C.cgoguard_capture_release(c)
-	in := &dumpInput{ThreadID: int(c.tid)}
+	in := &minidump.Input{ThreadID: int(c.tid)}
 	for i := range in.Regs {
 		in.Regs[i] = uint64(c.regs[i])
 	}
@@ -37,7 +40,7 @@ func takeCapture(id C.int32_t) *dumpInput {
 
 // writeDumpFile writes the dump of the fault e (for an interrupt: its
 // signal, thread and time) into dir.
-func writeDumpFile(dir string, in *dumpInput, e *CrashError) (string, error) {
+func writeDumpFile(dir string, in *minidump.Input, e *CrashError) (string, error) {
 	in.Signal = int(e.Signal)
 	in.Code = e.Code
 	in.Addr = uint64(e.Addr)
@@ -45,5 +48,16 @@ func writeDumpFile(dir string, in *dumpInput, e *CrashError) (string, error) {
 	if in.Time.IsZero() {
 		in.Time = time.Now()
 	}
-	return saveDump(dir, in.ThreadID, func(f *os.File) error { return writeMinidump(f, in) })
+	return saveDump(dir, in.ThreadID, func(f *os.File) error { return minidump.Write(f, in) })
+}
+
+// enableCapture makes the signal handler capture what crash dumps need.
+func enableCapture() error {
+	if err := Install(); err != nil {
+		return err
+	}
+	if C.cgoguard_capture_enable() != 0 {
+		return fmt.Errorf("guard: crash dumps: could not map %d KiB for captures", C.CG_CAPTURE_SLOTS*C.sizeof_struct_cgoguard_capture/1024)
+	}
+	return nil
 }

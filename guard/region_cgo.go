@@ -43,9 +43,15 @@ const (
 	chunks     = C.CG_REGION_CHUNKS
 )
 
+// The mirrors' sizes and offsets are C's: a compile error otherwise.
 var (
 	_ = [1]struct{}{}[unsafe.Sizeof(region{})-C.sizeof_struct_cg_region]
 	_ = [1]struct{}{}[unsafe.Sizeof(regionChunk{})-C.sizeof_struct_cg_region_chunk]
+	_ = [1]struct{}{}[unsafe.Offsetof(region{}.depth)-unsafe.Offsetof(C.struct_cg_region{}.depth)]
+	_ = [1]struct{}{}[unsafe.Offsetof(region{}.maxFrames)-unsafe.Offsetof(C.struct_cg_region{}.max_frames)]
+	_ = [1]struct{}{}[unsafe.Offsetof(region{}.unwinding)-unsafe.Offsetof(C.struct_cg_region{}.unwinding)]
+	_ = [1]struct{}{}[unsafe.Offsetof(regionChunk{}.key)-unsafe.Offsetof(C.struct_cg_region_chunk{}.key)]
+	_ = [1]struct{}{}[unsafe.Offsetof(regionChunk{}.entries)-unsafe.Offsetof(C.struct_cg_region_chunk{}.entries)]
 )
 
 var (

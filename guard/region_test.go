@@ -3,43 +3,14 @@
 package guard
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 )
-
-// Go code reaches a thread's deadline slot through the thread pointer (no
-// cgo call): on every thread it must be the slot C uses, before the thread
-// has one (nil) and after.
-func TestThreadSlotSeenFromGo(t *testing.T) {
-	if err := initRegions(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan string, 8)
-	for i := 0; i < 8; i++ {
-		go func() {
-			runtime.LockOSThread() // a thread of its own: the goroutine exits locked
-			g0, c0 := threadSlots()
-			err := Do(func() {}, WithTimeout(time.Second)) // gives the thread a slot
-			g1, c1 := threadSlots()
-			switch {
-			case err != nil:
-				done <- err.Error()
-			case g0 != c0 || g1 != c1 || g1 == nil:
-				done <- "Go and C see different slots"
-			default:
-				done <- ""
-			}
-		}()
-	}
-	for i := 0; i < 8; i++ {
-		if msg := <-done; msg != "" {
-			t.Fatal(msg)
-		}
-	}
-}
 
 // Regions are found by g's address at a 256-byte grain: two live
 // goroutines must never share a grain (a g is larger than that).
@@ -94,5 +65,58 @@ func TestBoundaryCallSiteFoundAtRunTime(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no answer from the other goroutine in 10s")
+	}
+}
+
+// Go's region lookup (regionOf, on Do's path) and C's (cg_region_of, the
+// handler's) must find the same entry for every g, and see the same
+// fields in it.
+func TestRegionFoundAlikeFromGoAndC(t *testing.T) {
+	if err := initRegions(); err != nil {
+		t.Fatal(err)
+	}
+	for key := uintptr(1); key < 1<<20; key = key*3 + 1 {
+		if h, hc := chunkHash(key), chunkHashC(key); h != hc {
+			t.Fatalf("chunk hash of %#x: Go %d, C %d", key, h, hc)
+		}
+	}
+	// Goroutines inside Do, each with its own frame count.
+	const n = 64
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			var msg string
+			err := Do(func() {
+				g := cgoboundary.G()
+				e := regionOf(g)
+				depth, frames, unwinding, p, ok := regionFieldsC(g)
+				switch {
+				case e == nil || !ok || unsafe.Pointer(e) != p:
+					msg = fmt.Sprintf("g %#x: Go finds %p, C %p", g, e, p)
+				case depth != 1 || frames != int32(i) || unwinding != 0 ||
+					e.depth != depth || e.maxFrames != frames || e.unwinding != unwinding:
+					msg = fmt.Sprintf("g %#x: Go sees %+v, C depth %d max_frames %d unwinding %d (want 1 %d 0)",
+						g, *e, depth, frames, unwinding, i)
+				}
+			}, WithMaxFrames(i))
+			if err != nil {
+				msg = err.Error()
+			}
+			errs <- msg
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	// Any address: in a chunk with entries or not, in any grain.
+	g := cgoboundary.G()
+	for _, a := range []uintptr{g, g + 1<<grainShift, g &^ (1<<chunkShift - 1), g | (1<<chunkShift - 1),
+		g + 1<<chunkShift, g + 1<<40, 1 << 30, 0} {
+		_, _, _, p, _ := regionFieldsC(a)
+		if e := regionOf(a); unsafe.Pointer(e) != p {
+			t.Errorf("address %#x: Go finds %p, C %p", a, e, p)
+		}
 	}
 }

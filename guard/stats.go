@@ -1,6 +1,10 @@
 package guard
 
-import "time"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // Stats are process-wide counters and the last taint.
 type Stats struct {
@@ -20,6 +24,17 @@ type Stats struct {
 	// (zero before the first).
 	LastTaint Taint
 	LastTime  time.Time
+}
+
+// What the process has been through, as this package counted it: counters
+// since start and the last taint (observe, hooks.go, updates them).
+var stats struct {
+	crashes, interrupts, forced, processTaints atomic.Uint64
+	dumpsWritten, dumpsSkipped                 atomic.Uint64
+
+	mu       sync.Mutex
+	last     Taint
+	lastTime time.Time
 }
 
 // readGoStats fills the counters kept on the Go side.

@@ -1,6 +1,6 @@
 //go:build linux && amd64
 
-package guard
+package minidump
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func lookTool(names ...string) string {
 
 // snapshotDump writes a dump of a real thread state, taken inside
 // ctxsnap's C functions, as if it had faulted with SIGSEGV there.
-func snapshotDump(t *testing.T) (path string, in *dumpInput) {
+func snapshotDump(t *testing.T) (path string, in *Input) {
 	t.Helper()
 	if !ctxsnap.Available {
 		t.Skip("needs cgo (the snapshot is taken in C)")
@@ -43,16 +43,30 @@ func snapshotDump(t *testing.T) (path string, in *dumpInput) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in = &dumpInput{
+	in = &Input{
 		Signal: 11, Code: 1, Addr: 0x10, // SIGSEGV, SEGV_MAPERR
 		ThreadID: s.ThreadID, Time: time.Now(),
 		Regs: s.Regs, FPRegs: s.FPRegs, StackStart: s.StackStart, Stack: s.Stack,
 	}
 	path = filepath.Join(t.TempDir(), "snapshot.dmp")
-	if err := writeMinidumpFile(path, in); err != nil {
+	writeFile(t, path, in)
+	return path, in
+}
+
+// writeFile writes the dump of in to a new file at path.
+func writeFile(t *testing.T, path string, in *Input) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path, in
+	err = Write(f, in)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMinidumpObj2yaml(t *testing.T) {
@@ -62,9 +76,7 @@ func TestMinidumpObj2yaml(t *testing.T) {
 	}
 	in := testInput()
 	path := filepath.Join(t.TempDir(), "synthetic.dmp")
-	if err := writeMinidumpFile(path, in); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, in)
 	out, err := exec.Command(tool, path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", tool, err, out)

@@ -1,6 +1,6 @@
 //go:build linux && amd64
 
-package guard
+package minidump
 
 import (
 	"encoding/binary"
@@ -28,8 +28,8 @@ import (
 // aligned offset (RVA), then the stream directory, whose offset the header
 // holds.
 
-// dumpInput is what a dump needs, captured at the fault.
-type dumpInput struct {
+// Input is what a dump needs, captured at the fault.
+type Input struct {
 	Signal   int    // signal number (si_signo)
 	Code     int    // si_code
 	Addr     uint64 // si_addr
@@ -68,7 +68,7 @@ type dumpInput struct {
 	Maps []byte
 }
 
-// Indices into dumpInput.Regs (glibc's REG_* constants).
+// Indices into Input.Regs (glibc's REG_* constants).
 const (
 	gregR8 = iota
 	gregR9
@@ -354,10 +354,10 @@ func (b *mdBuilder) rawStream(typ uint32, data []byte) {
 	}
 }
 
-// writeMinidump writes the dump of in to w. Besides in, it reads the
-// process's /proc files and the ELF files mapped into it (for their build
-// ids): call it in the faulting process, after the fault was recovered.
-func writeMinidump(w io.Writer, in *dumpInput) error {
+// Write writes the dump of in to w. Besides in, it reads the process's
+// /proc files and the ELF files mapped into it (for their build ids): call
+// it in the faulting process, after the fault was recovered.
+func Write(w io.Writer, in *Input) error {
 	data, err := buildMinidump(in)
 	if err != nil {
 		return err
@@ -366,26 +366,8 @@ func writeMinidump(w io.Writer, in *dumpInput) error {
 	return err
 }
 
-// writeMinidumpFile writes the dump to a new file at path (mode 0600).
-func writeMinidumpFile(path string, in *dumpInput) error {
-	data, err := buildMinidump(in)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
-}
-
 // buildMinidump returns the whole file.
-func buildMinidump(in *dumpInput) ([]byte, error) {
+func buildMinidump(in *Input) ([]byte, error) {
 	if in == nil {
 		return nil, errors.New("minidump: nil input")
 	}

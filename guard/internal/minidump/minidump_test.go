@@ -1,6 +1,6 @@
 //go:build linux && amd64
 
-package guard
+package minidump
 
 import (
 	"bytes"
@@ -161,8 +161,8 @@ func TestMinidumpStructSizes(t *testing.T) {
 	}
 }
 
-func testInput() *dumpInput {
-	in := &dumpInput{
+func testInput() *Input {
+	in := &Input{
 		Signal: 11, Code: 2, Addr: 0xdead0000, ThreadID: 4242,
 		Time:       time.Unix(1700000000, 0),
 		StackStart: 0x7ffc00001000,
@@ -197,7 +197,7 @@ func TestMinidumpStructure(t *testing.T) {
 	in := testInput()
 	in.Maps = maps
 	var buf bytes.Buffer
-	if err := writeMinidump(&buf, in); err != nil {
+	if err := Write(&buf, in); err != nil {
 		t.Fatal(err)
 	}
 	f := readDump(t, buf.Bytes())
