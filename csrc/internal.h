@@ -343,11 +343,10 @@ struct cg_region {
 	int32_t depth;
 	int32_t max_frames;
 	/* Set by the handler to the depth a fault or interrupt was taken at:
-	 * until the Do at that depth has recovered it, the region takes
-	 * nothing more (the error is being built in Go, the goroutine
-	 * unwound). */
+	 * until the Go callback has built its error and is about to panic
+	 * (it clears it then), the region takes nothing more. */
 	int32_t unwinding;
-	int32_t pad_;
+	int32_t pending_; /* the Go side's alone (region.pending) */
 };
 _Static_assert(sizeof(struct cg_region) == 16, "struct cg_region is shared with Go");
 

@@ -12,6 +12,7 @@
 //	crashprog do-unguarded              faults recovered in guard.Do, then an unguarded C NULL write
 //	crashprog do-other-goroutine        the same while another goroutine is inside Do, blocked in C
 //	crashprog do-nocallback             inside Do, a NULL write in a #cgo nocallback call
+//	crashprog do-recover-*              recover() inside Do (recover.go)
 //
 // Frames are printed one a line as "frame: <function>\t<file>:<line>".
 package main
@@ -79,6 +80,10 @@ func main() {
 	case "dladdr":
 		printFrames(guard.Call(payload.Abort, nil))
 	default:
+		if m := modes[flag.Arg(0)]; m != nil {
+			m()
+			return
+		}
 		fail("unknown mode " + flag.Arg(0))
 	}
 }
