@@ -56,7 +56,7 @@ func main() {
 	install := flag.Bool("install", false, "install the guard and recover a few guarded faults first")
 	n := flag.Int("n", 4, "sleepers: number of blocked goroutines")
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: crashprog [-install] [-n N] unguarded|sleepers|ownsymbolizer|dladdr|do-*")
 		os.Exit(64)
 	}
