@@ -8,6 +8,7 @@ package guard
 
 const cgoguard_fault *cgoguard_pool_get(int slot);
 void cgoguard_pool_release(int slot);
+void cgoguard_pool_stats(uint32_t out[2]);
 
 // The guarded call, inlined into cgo's wrapper for it, so that a guarded
 // call costs one C call more than a raw one. fn is an integer: it is a C
@@ -469,4 +470,13 @@ func enableCapture() error {
 		return fmt.Errorf("guard: crash dumps: could not map %d KiB for captures", C.CG_CAPTURE_SLOTS*C.sizeof_struct_cgoguard_capture/1024)
 	}
 	return nil
+}
+
+// poolRecords returns how many fault records the C pool has mapped and how
+// many of them are free (for tests: exact only while no call hands one
+// over).
+func poolRecords() (mapped, free int) {
+	var out [2]C.uint32_t
+	C.cgoguard_pool_stats(&out[0])
+	return int(out[0]), int(out[1])
 }
