@@ -96,6 +96,10 @@ int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 /* Go text range (set by the Go package; empty in a C program). */
 void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
+/* The other Go modules (plugins, shared Go libraries): gomodules.c. */
+void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+                             uintptr_t off_next, uintptr_t lastp, uintptr_t last);
+int cg_pc_in_go_module(uintptr_t pc);
 
 /*
  * Stack walk from the fault to the guard point (unwind.c), keeping up to max

@@ -15,8 +15,8 @@ func wantExit0(t *testing.T, what string, ws interface {
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Fatalf("%s: exit status %d (exited %v), want 0\n%s", what, ws.ExitStatus(), ws.Exited(), out)
 	}
-	for _, bad := range []string{"signal arrived during cgo execution", "fatal error", "panic:", "crashprog:"} {
-		if strings.Contains(out, bad) {
+	for _, bad := range []string{"signal arrived during cgo execution", "fatal error", "\npanic: ", "crashprog:", "pluginprog:"} {
+		if strings.Contains("\n"+out, bad) {
 			t.Errorf("%s: output has %q\n%s", what, bad, out)
 		}
 	}
