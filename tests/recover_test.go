@@ -1,8 +1,15 @@
 package tests
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
 // wantExit0 asserts the child exited with status 0 and printed nothing of
@@ -50,5 +57,43 @@ func TestDoRecoverInside(t *testing.T) {
 			wantExit0(t, c.mode, ws, out)
 			wantContains(t, c.mode, out, c.want...)
 		})
+	}
+}
+
+// An interrupt that f recovers inside DoContext reaches the OnInterrupt
+// hooks once, completed with DoContext's context and timeout, and Do
+// returns nil; a fault later in the same f is still taken.
+func TestDoContextRecoveredInterrupt(t *testing.T) {
+	blockingSetup(t)
+	var seen []*guard.InterruptError
+	remove := guard.OnInterrupt(func(e *guard.InterruptError) { seen = append(seen, e) })
+	defer remove()
+	r := payload.NewResult(0)
+	defer payload.Free(r)
+	var got any
+	var second error
+	err := guard.DoContext(context.Background(), func() {
+		got = func() (v any) {
+			defer func() { v = recover() }()
+			payload.RawCall(payload.ReadPipe, unsafe.Pointer(r))
+			return nil
+		}()
+		second = guard.Do(func() { payload.RawCall(payload.NullWrite, nil) })
+	}, guard.WithTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatalf("DoContext returned %v after f recovered the interrupt, want nil", err)
+	}
+	ie, ok := got.(*guard.InterruptError)
+	if !ok {
+		t.Fatalf("f recovered %v, want an *InterruptError", got)
+	}
+	if len(seen) != 1 || seen[0] != ie {
+		t.Fatalf("OnInterrupt saw %d interrupts, want the one f recovered", len(seen))
+	}
+	if ie.Timeout != 20*time.Millisecond || ie.Attempts != 1 || !errors.Is(ie, context.DeadlineExceeded) || len(ie.Frames) == 0 {
+		t.Fatalf("interrupt not completed: %+v", *ie)
+	}
+	if !errors.Is(second, guard.ErrCrash) {
+		t.Fatalf("a fault after the recovered interrupt: %v, want a CrashError", second)
 	}
 }
