@@ -491,3 +491,10 @@ func poolRecords() (mapped, free int) {
 	C.cgoguard_pool_stats(&out[0])
 	return int(out[0]), int(out[1])
 }
+
+// poolTake hands the calling thread's last fault record over to the pool,
+// as a guarded call's fault does, and returns the pool slot (for tests).
+func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT))) - 1 }
+
+// poolGive releases a slot poolTake returned (for tests).
+func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
