@@ -50,6 +50,7 @@ func TestDoRecoverInside(t *testing.T) {
 		{"do-recover-goroutines", []string{"faults 8000, hooks 8000, crashes 8000, recovered 8000",
 			"every fault recovered and counted"}},
 		{"do-defer-fault", []string{"deferred fault recovered by Do: aborted"}},
+		{"do-recover-nested", []string{"nested: inner, deferred and outer faults each returned by their own Do"}},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {

@@ -20,6 +20,7 @@ var modes = map[string]func(){
 	"do-recover-hooks":      doRecoverHooks,
 	"do-recover-goroutines": doRecoverGoroutines,
 	"do-defer-fault":        doDeferFault,
+	"do-recover-nested":     doRecoverNested,
 }
 
 // recoverFault makes a faulting cgo call and recovers its panic, as a
@@ -187,5 +188,39 @@ func doDeferFault() {
 		fail(fmt.Sprintf("got %v, want the deferred call's SIGABRT", err))
 	}
 	fmt.Println("deferred fault recovered by Do:", ce.Signal)
+	os.Exit(0)
+}
+
+// doRecoverNested: recovered faults and nested Do calls in every order.
+// An inner Do whose f recovers a fault and then faults again returns the
+// second; the outer f goes on and its own fault comes back from the outer
+// Do. While the outer fault's panic unwinds, a deferred call runs a Do
+// that faults: that Do takes its fault, and the outer Do still recovers
+// the panic in flight.
+func doRecoverNested() {
+	var inner, deferred error
+	err := guard.Do(func() {
+		inner = guard.Do(func() {
+			if _, ok := recoverFault().(*guard.CrashError); !ok {
+				fail("inner f did not recover its fault")
+			}
+			payload.RawCall(payload.Abort, nil)
+		})
+		defer func() {
+			deferred = guard.Do(func() { payload.RawCall(payload.Abort, nil) })
+		}()
+		payload.RawCall(payload.NullWrite, nil)
+	})
+	var ce *guard.CrashError
+	if !errors.As(inner, &ce) || ce.Depth != 2 || !strings.Contains(ce.Error(), "SIGABRT") {
+		fail(fmt.Sprintf("inner Do: %v, want its SIGABRT at depth 2", inner))
+	}
+	if !errors.As(deferred, &ce) || ce.Depth != 2 || !strings.Contains(ce.Error(), "SIGABRT") {
+		fail(fmt.Sprintf("Do in a deferred call: %v, want its SIGABRT at depth 2", deferred))
+	}
+	if !errors.As(err, &ce) || ce.Depth != 1 || !strings.Contains(ce.Error(), "SIGSEGV") {
+		fail(fmt.Sprintf("outer Do: %v, want its SIGSEGV at depth 1", err))
+	}
+	fmt.Println("nested: inner, deferred and outer faults each returned by their own Do")
 	os.Exit(0)
 }
