@@ -15,6 +15,7 @@
  * harmless.
  */
 #if defined(__x86_64__) && defined(__linux__)
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -78,11 +79,11 @@ static int64_t cg_pool_pop(void) {
 	}
 }
 
-/* Maps one more chunk and frees its records. Returns 1 when the pool grew
- * or another thread is growing it (try again), 0 when it cannot grow. */
+/* Maps one more chunk and frees its records. Returns 1 when the pool grew,
+ * 2 when another thread is growing it (try again), 0 when it cannot grow. */
 static int cg_pool_grow(void) {
 	if (__atomic_exchange_n(&cg_pool_growing, 1, __ATOMIC_ACQUIRE))
-		return 1;
+		return 2;
 	int grew = 0;
 	uint32_t n = __atomic_load_n(&cg_pool_nchunks, __ATOMIC_RELAXED);
 	if (n < CG_POOL_CHUNKS) {
@@ -129,7 +130,10 @@ int64_t cgoguard_pool_publish(int rc) {
 			memcpy(&cg_pool_rec((uint32_t)s)->fault, &cg_thread_fault, sizeof cg_thread_fault);
 			return signo | (s + 1);
 		}
-		if (cg_pool_grow())
+		int g = cg_pool_grow();
+		if (g == 2)
+			sched_yield();
+		if (g != 0)
 			continue;
 		/* Full: records come back as their readers run. The thread is
 		 * still in its cgo call, so the Go scheduler runs them. */
