@@ -112,8 +112,7 @@ func Install() error {
 	// one is loaded (modulesErr says why).
 	var mods gotext.ModuleList
 	mods, modulesErr = gotext.Modules()
-	C.cgoguard_set_go_modules(C.uintptr_t(mods.First), C.uintptr_t(mods.OffText), C.uintptr_t(mods.OffEtext),
-		C.uintptr_t(mods.OffNext), C.uintptr_t(mods.LastP), C.uintptr_t(mods.Last))
+	setGoModules(mods)
 	installErr = resultError(int64(C.cgoguard_install()), nil)
 	installDone = true
 	if installErr == nil {
@@ -498,3 +497,12 @@ func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT
 
 // poolGive releases a slot poolTake returned (for tests).
 func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
+
+// pcInGo reports whether the handler takes pc for Go code (for tests).
+func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }
+
+// setGoModules hands the handler a module list (for tests).
+func setGoModules(l gotext.ModuleList) {
+	C.cgoguard_set_go_modules(C.uintptr_t(l.First), C.uintptr_t(l.OffText), C.uintptr_t(l.OffEtext),
+		C.uintptr_t(l.OffNext), C.uintptr_t(l.LastP), C.uintptr_t(l.Last))
+}
