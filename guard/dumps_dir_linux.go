@@ -1,5 +1,3 @@
-//go:build linux || darwin
-
 package guard
 
 import (
@@ -7,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
+	"syscall"
+	"unsafe"
 )
 
 // dumpDir is an opened dump directory that passed the checks: the file
@@ -27,13 +25,13 @@ func openDumpDir(dir string) (*dumpDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard: dump directory: %w", err)
 	}
-	fd, err := unix.Open(real, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := syscall.Open(real, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("guard: dump directory %s: %w", real, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
 		return nil, fmt.Errorf("guard: dump directory %s: %w", real, err)
 	}
 	where := dir
@@ -48,18 +46,18 @@ func openDumpDir(dir string) (*dumpDir, error) {
 		err = fmt.Errorf("%w %s: writable by its group or by others (mode %#o); make it 0700", ErrDumpDirUnsafe, where, st.Mode&0o7777)
 	}
 	if err != nil {
-		unix.Close(fd)
+		syscall.Close(fd)
 		return nil, err
 	}
 	return &dumpDir{fd: fd, path: dir}, nil
 }
 
-func (d *dumpDir) close() { unix.Close(d.fd) }
+func (d *dumpDir) close() { syscall.Close(d.fd) }
 
 // create makes a new file name in the directory, 0600, refusing one that
 // exists or is a symlink.
 func (d *dumpDir) create(name string) (*os.File, error) {
-	fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := syscall.Openat(d.fd, name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, &os.PathError{Op: "create", Path: filepath.Join(d.path, name), Err: err}
 	}
@@ -68,11 +66,11 @@ func (d *dumpDir) create(name string) (*os.File, error) {
 
 // publish gives the file tmp its final name, which must not exist.
 func (d *dumpDir) publish(tmp, name string) error {
-	err := unix.Linkat(d.fd, tmp, d.fd, name, 0)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
+	err := linkat(d.fd, tmp, name)
+	if err != nil && !errors.Is(err, syscall.EEXIST) {
 		// A file system without hard links: the directory is private,
 		// so nobody else can have made name.
-		err = unix.Renameat(d.fd, tmp, d.fd, name)
+		err = syscall.Renameat(d.fd, tmp, d.fd, name)
 		if err == nil {
 			return nil
 		}
@@ -80,7 +78,26 @@ func (d *dumpDir) publish(tmp, name string) error {
 	if err != nil {
 		return &os.LinkError{Op: "link", Old: filepath.Join(d.path, tmp), New: filepath.Join(d.path, name), Err: err}
 	}
-	return unix.Unlinkat(d.fd, tmp, 0)
+	return syscall.Unlinkat(d.fd, tmp)
 }
 
-func (d *dumpDir) remove(name string) { unix.Unlinkat(d.fd, name, 0) }
+func (d *dumpDir) remove(name string) { syscall.Unlinkat(d.fd, name) }
+
+// linkat is linkat(2) within the directory fd, following no symlink (the
+// syscall package has no wrapper for it).
+func linkat(fd int, oldName, newName string) error {
+	o, err := syscall.BytePtrFromString(oldName)
+	if err != nil {
+		return err
+	}
+	n, err := syscall.BytePtrFromString(newName)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(syscall.SYS_LINKAT, uintptr(fd), uintptr(unsafe.Pointer(o)),
+		uintptr(fd), uintptr(unsafe.Pointer(n)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
