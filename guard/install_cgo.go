@@ -93,3 +93,10 @@ func VerifyHandlers() (int, error) {
 	}
 	return n, nil
 }
+
+// setGoModules hands the handler a module list (Install; tests give their
+// own).
+func setGoModules(l gotext.ModuleList) {
+	C.cgoguard_set_go_modules(C.uintptr_t(l.First), C.uintptr_t(l.OffText), C.uintptr_t(l.OffEtext),
+		C.uintptr_t(l.OffNext), C.uintptr_t(l.LastP), C.uintptr_t(l.Last))
+}

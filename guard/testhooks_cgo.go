@@ -162,3 +162,6 @@ func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT
 
 // poolGive releases a slot poolTake returned (for tests).
 func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
+
+// pcInGo reports whether the handler takes pc for Go code (for tests).
+func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }
