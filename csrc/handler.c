@@ -98,7 +98,7 @@ void cgoguard_set_go_text(uintptr_t start, uintptr_t end) {
 }
 
 int cg_pc_in_go(uintptr_t pc) {
-	return pc >= cg_go_text_start && pc < cg_go_text_end;
+	return (pc >= cg_go_text_start && pc < cg_go_text_end) || cg_pc_in_go_module(pc);
 }
 
 uint64_t cgoguard_handler_repairs(void) { return __atomic_load_n(&cg_repairs, __ATOMIC_RELAXED); }

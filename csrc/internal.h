@@ -127,6 +127,10 @@ int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 /* Go text range (set by the Go package; empty in a C program). */
 void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
+/* The other Go modules (plugins, shared Go libraries): gomodules.c. */
+void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+                             uintptr_t off_next, uintptr_t lastp, uintptr_t last);
+int cg_pc_in_go_module(uintptr_t pc);
 
 /*
  * Stack walk from the fault to the guard point (unwind.c), keeping up to max
@@ -379,11 +383,10 @@ struct cg_region {
 	int32_t depth;
 	int32_t max_frames;
 	/* Set by the handler to the depth a fault or interrupt was taken at:
-	 * until the Do at that depth has recovered it, the region takes
-	 * nothing more (the error is being built in Go, the goroutine
-	 * unwound). */
+	 * until the Go callback has built its error and is about to panic
+	 * (it clears it then), the region takes nothing more. */
 	int32_t unwinding;
-	int32_t pad_;
+	int32_t pending_; /* the Go side's alone (region.pending) */
 };
 _Static_assert(sizeof(struct cg_region) == 16, "struct cg_region is shared with Go");
 

@@ -7,11 +7,12 @@
 // package directory, so the digest below covers csrc/ and include/: `make
 // digest` rewrites it, and a test fails while it is out of date, which makes
 // every change to the C core rebuild this package.
-// csrc digest: d3f52eb3f6551df1b83bc5e288f2e7abbbcffe92d537ed317b01e7a4bc2c5e2f
+// csrc digest: a8af91213a098478f2fe1ba8f624466af1c59dd60f6402db0901835d8edbd07f
 #include "../csrc/boundary.c"
 #include "../csrc/checked.c"
 #include "../csrc/deadline.c"
 #include "../csrc/dump_capture.c"
+#include "../csrc/gomodules.c"
 #include "../csrc/guard_point.c"
 #include "../csrc/handler.c"
 #include "../csrc/interpose.c"

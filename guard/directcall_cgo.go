@@ -23,14 +23,14 @@ struct cg_direct_req {
 // are saved. q is read before fn runs, while the stack cannot have moved.
 //
 // Packed result: <= 0 as cg_call returns it; after a fault or interrupt
-// slot+1 (<= 256) in bits 0-15, the signal in bits 16-23, the guard's
-// result in bits 24-30 (see directResult).
+// slot+1 (< 2^22, CG_POOL_CAP) in bits 0-21, the signal (<= 64) in bits
+// 22-28, the guard's result (1-3) in bits 29-30 (see directResult).
 int32_t cg_direct_call(struct cg_direct_req *q) {
 	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES);
 	if (rc <= 0)
 		return rc;
 	int64_t r = cgoguard_pool_publish(rc);
-	return (int32_t)((r & 0xffff) | ((r >> 32) & 0xff) << 16 | ((r >> 48) & 0x7f) << 24);
+	return (int32_t)((r & 0x3fffff) | ((r >> 32) & 0x7f) << 22 | ((r >> 48) & 0x3) << 29);
 }
 
 // The same with a deadline (timeout_ns > 0) and/or lazy cancellation
@@ -48,7 +48,7 @@ int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
 	if (rc <= 0)
 		return rc;
 	int64_t r = cgoguard_pool_publish(rc);
-	return (int32_t)((r & 0xffff) | ((r >> 32) & 0xff) << 16 | ((r >> 48) & 0x7f) << 24);
+	return (int32_t)((r & 0x3fffff) | ((r >> 32) & 0x7f) << 22 | ((r >> 48) & 0x3) << 29);
 }
 */
 import "C"
@@ -137,5 +137,5 @@ func directResult(r int32) int64 {
 	if r <= 0 {
 		return int64(r)
 	}
-	return int64(r&0xffff) | int64(r>>16&0xff)<<32 | int64(r>>24&0x7f)<<48
+	return int64(r&0x3fffff) | int64(r>>22&0x7f)<<32 | int64(r>>29&0x3)<<48
 }

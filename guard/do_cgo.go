@@ -144,39 +144,91 @@ type regionFinish struct {
 
 // doRegion runs f inside a region of the calling goroutine.
 func doRegion(f func(), maxFrames int32, fin *regionFinish) (err error) {
-	e, prev := regionEnter(cgoboundary.G(), maxFrames)
+	g := cgoboundary.G()
+	e, prev := regionEnter(g, maxFrames)
 	if e == nil {
 		return ErrTooManyRegions
 	}
-	defer leaveRegion(e, prev, fin, &err)
+	defer leaveRegion(g, e, prev, e.pending, fin, &err)
 	f()
 	return nil
 }
 
 // leaveRegion, deferred by doRegion, recovers the panic of a fault taken in
 // this region (and only that: a Go panic goes on), completes its error,
-// and closes the region.
-func leaveRegion(e *region, prev int32, fin *regionFinish, err *error) {
-	if d := e.unwinding; d != 0 && d == e.depth {
-		e.unwinding = 0
+// and closes the region. prevPending is the pending depth the region had
+// when this Do opened it (an outer Do's fault may be unwinding through a
+// deferred call that called this Do).
+func leaveRegion(g uintptr, e *region, prev, prevPending int32, fin *regionFinish, err *error) {
+	d := e.depth
+	if e.pending != d && e.unwinding != d {
+		e.pending = prevPending
 		regionExit(e, prev)
-		switch v := recover().(type) {
-		case *CrashError:
-			*err = observe(v)
-		case *InterruptError:
-			if fin != nil {
-				*err = observe(finishError(v, fin.ctx, fin.timeout, 1))
-			} else {
-				*err = observe(finishError(v, nil, 0, 1))
-			}
-		case nil:
-			// f recovered the fault's panic itself.
-		default:
-			panic(v) // a later panic replaced ours
-		}
 		return
 	}
+	// A fault was taken at this depth. Its panic is in flight unless f
+	// recovered it.
+	e.unwinding = 0
+	e.pending = prevPending
 	regionExit(e, prev)
+	ies := takePendingInterrupts(g, d)
+	finish := func(ie *InterruptError) error {
+		if fin != nil {
+			return observe(finishError(ie, fin.ctx, fin.timeout, 1))
+		}
+		return observe(finishError(ie, nil, 0, 1))
+	}
+	v := recover()
+	for _, ie := range ies {
+		if v != any(ie) {
+			finish(ie) // recovered by f: its hooks run now
+		}
+	}
+	switch v := v.(type) {
+	case *CrashError:
+		*err = v // observed when it was raised
+	case *InterruptError:
+		*err = finish(v)
+	case nil:
+		// f recovered the fault's panic itself (and the hooks have seen
+		// it).
+	default:
+		panic(v) // a later panic replaced ours
+	}
+}
+
+// Interrupts taken in regions whose Do has not closed yet, by goroutine
+// and depth: the Do completes them with its context and observes them,
+// whoever recovers their panic. Touched on the fault path only.
+var pendingInterrupts struct {
+	mu sync.Mutex
+	m  map[pendingKey][]*InterruptError
+}
+
+type pendingKey struct {
+	g     uintptr
+	depth int32
+}
+
+func setPendingInterrupt(g uintptr, depth int32, ie *InterruptError) {
+	pendingInterrupts.mu.Lock()
+	if pendingInterrupts.m == nil {
+		pendingInterrupts.m = make(map[pendingKey][]*InterruptError)
+	}
+	k := pendingKey{g, depth}
+	pendingInterrupts.m[k] = append(pendingInterrupts.m[k], ie)
+	pendingInterrupts.mu.Unlock()
+}
+
+func takePendingInterrupts(g uintptr, depth int32) []*InterruptError {
+	pendingInterrupts.mu.Lock()
+	defer pendingInterrupts.mu.Unlock()
+	k := pendingKey{g, depth}
+	l := pendingInterrupts.m[k]
+	if l != nil {
+		delete(pendingInterrupts.m, k)
+	}
+	return l
 }
 
 // Regions with WithDumpDir, per goroutine (innermost last): the fault

@@ -9,11 +9,32 @@ import "github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 // cgoguardUnwindRegion is called back from C by the land function
 // (do_land_linux_amd64.c) on the goroutine whose C call faulted or was
 // interrupted inside a guard region, with the fault record's pool result.
-// It builds the error and panics with it; Do recovers it. The panic leaves
-// the callback through the runtime's own unwinding (unwindm), which
-// abandons the C frames.
+// It builds the error and panics with it; Do recovers it, unless Go code
+// in f recovers it first. The panic leaves the callback through the
+// runtime's own unwinding (unwindm), which abandons the C frames.
+//
+// While the error is built the region takes no fault (the handler set
+// unwinding: a fault in the symbolizer's C code must not come back here).
+// Then the region is reopened before the panic, so that a fault after a
+// recover() in f, or in a deferred call the panic runs, is taken again;
+// pending tells the Do at that depth to look for the panic. A fault
+// reaches the OnCrash hooks here, before the panic, whoever recovers it.
 //
 //export cgoguardUnwindRegion
 func cgoguardUnwindRegion(r int64) {
-	panic(regionError(cgoboundary.G(), r))
+	g := cgoboundary.G()
+	err := regionError(g, r)
+	e := regionOf(g)
+	d := e.unwinding
+	if ie, ok := err.(*InterruptError); ok {
+		// Completed (its context) and observed by the Do at depth d
+		// when it closes, whoever recovers it.
+		setPendingInterrupt(g, d, ie)
+	}
+	e.pending = d
+	e.unwinding = 0
+	if ce, ok := err.(*CrashError); ok {
+		observe(ce)
+	}
+	panic(err)
 }

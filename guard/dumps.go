@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +32,13 @@ import (
 // directory at most MaxFiles files and MaxBytes bytes of cgoguard's dumps,
 // the oldest removed first. Files are named cgoguard-PID-TIME-TID-SEQ.dmp
 // and appear whole (written under a temporary name, then renamed).
+
+// ErrDumpDirUnsafe matches the error of a dump directory that anyone but
+// the process could read or change (SetDumpDir, WithDumpDir) and the
+// DumpErr of a dump not written there: after its symlinks are resolved,
+// the directory must be owned by the process's effective uid and writable
+// by no one else (no group or other write bit). A dump holds raw memory.
+var ErrDumpDirUnsafe = errors.New("guard: unsafe crash dump directory")
 
 // ErrDumpSkipped matches the DumpErr of a fault whose dump was not written
 // on purpose: the rate limit, or no capture slot free.
@@ -64,7 +72,11 @@ func init() { dumps.limits = DefaultDumpLimits }
 // SetDumpDir sets the directory where every recovered fault and forced
 // interrupt in the process writes a crash dump; "" stops them (calls with
 // WithDumpDir still write theirs). The directory is created (mode 0700) if
-// it does not exist.
+// it does not exist. After its symlinks are resolved it must be owned by
+// the process's effective uid and writable by no one else, or SetDumpDir
+// returns an error matching ErrDumpDirUnsafe; every dump checks again, and
+// a dump whose directory fails the check is not written (DumpErr says
+// why).
 func SetDumpDir(dir string) error {
 	if dir != "" {
 		if err := prepareDumpDir(dir); err != nil {
@@ -99,7 +111,8 @@ func SetDumpLimits(l DumpLimits) error {
 // WithDumpDir makes this call write a crash dump into dir when it faults or
 // is forced at its deadline, whatever SetDumpDir says; WithDumpDir("")
 // writes none for this call. The directory is created (mode 0700) when the
-// option is made; if that fails, calls given the option return the error.
+// option is made; if that fails, or the directory fails SetDumpDir's
+// ownership and mode check, calls given the option return the error.
 func WithDumpDir(dir string) Option {
 	var err error
 	if dir != "" {
@@ -119,6 +132,11 @@ func prepareDumpDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("guard: dump directory: %w", err)
 	}
+	d, err := openDumpDir(dir)
+	if err != nil {
+		return err
+	}
+	d.close()
 	if err := enableCapture(); err != nil {
 		return err
 	}
@@ -146,11 +164,24 @@ func saveDump(dir string, tid int, write func(*os.File) error) (string, error) {
 		stats.dumpsSkipped.Add(1)
 		return "", fmt.Errorf("%w: less than %v since the last dump (DumpLimits.MinInterval)", ErrDumpSkipped, l)
 	}
+	d, err := openDumpDir(dir)
+	if err != nil {
+		stats.dumpsSkipped.Add(1)
+		return "", fmt.Errorf("guard: crash dump not written: %w", err)
+	}
+	defer d.close()
 	dumps.seq++
 	name := fmt.Sprintf("%s%d-%s-%d-%d%s", dumpPrefix, os.Getpid(),
 		now.UTC().Format("20060102T150405.000000000"), tid, dumps.seq, dumpSuffix)
 	path := filepath.Join(dir, name)
-	tmp, err := os.CreateTemp(dir, ".cgoguard-dump-*")
+	var tmp *os.File
+	var tmpName string
+	for i := 0; ; i++ {
+		tmpName = fmt.Sprintf(".cgoguard-dump-%d-%d", os.Getpid(), rand.Uint64())
+		if tmp, err = d.create(tmpName); err == nil || !errors.Is(err, os.ErrExist) || i == 9 {
+			break
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("guard: crash dump: %w", err)
 	}
@@ -159,10 +190,10 @@ func saveDump(dir string, tid int, write func(*os.File) error) (string, error) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = d.publish(tmpName, name)
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		d.remove(tmpName)
 		return "", fmt.Errorf("guard: crash dump: %w", err)
 	}
 	dumps.last = now

@@ -18,7 +18,9 @@ var hooks struct {
 
 // OnCrash registers f to be called with every recovered fault, on the
 // goroutine that made the call, after the error is complete (frames, taint,
-// dump) and before the call returns it. Hooks run in the order registered;
+// dump) and before the call returns it. Under Do, a fault reaches the hooks
+// before its panic unwinds f, whoever recovers it: also when Go code in f
+// recovers the panic and Do returns nil. Hooks run in the order registered;
 // a panic in one propagates to the caller. The returned function removes f.
 //
 // A typical use counts faults with Taint.Level == TaintProcess, or all of

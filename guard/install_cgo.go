@@ -16,6 +16,10 @@ import (
 	"github.com/cgoguard/cgoguard/guard/internal/gotext"
 )
 
+// modulesErr is why the handler cannot walk the runtime's module list
+// (nil when it can).
+var modulesErr error
+
 var (
 	installed   atomic.Bool
 	installMu   sync.Mutex
@@ -38,6 +42,12 @@ func Install() error {
 	}
 	start, end := gotext.Range()
 	C.cgoguard_set_go_text(C.uintptr_t(start), C.uintptr_t(end))
+	// The other Go modules (plugins): walked by the handler, or, on a
+	// runtime whose module list is not known, every fault goes to Go once
+	// one is loaded (modulesErr says why).
+	var mods gotext.ModuleList
+	mods, modulesErr = gotext.Modules()
+	setGoModules(mods)
 	installErr = resultError(int64(C.cgoguard_install()), nil)
 	installDone = true
 	if installErr == nil {
@@ -82,4 +92,11 @@ func VerifyHandlers() (int, error) {
 		return 0, resultError(int64(n), nil)
 	}
 	return n, nil
+}
+
+// setGoModules hands the handler a module list (Install; tests give their
+// own).
+func setGoModules(l gotext.ModuleList) {
+	C.cgoguard_set_go_modules(C.uintptr_t(l.First), C.uintptr_t(l.OffText), C.uintptr_t(l.OffEtext),
+		C.uintptr_t(l.OffNext), C.uintptr_t(l.LastP), C.uintptr_t(l.Last))
 }

@@ -26,8 +26,11 @@ import (
 type region struct {
 	depth     int32 // Do calls open on it
 	maxFrames int32 // the innermost one's WithMaxFrames
-	unwinding int32 // set by the handler: the depth a fault is unwinding to
-	_         int32
+	unwinding int32 // set by the handler: the depth a fault is being taken at
+	// pending, Go's alone: the depth whose Do may still have to recover a
+	// fault's panic (set by the callback when it clears unwinding; each Do
+	// restores the value it found when it closes).
+	pending int32
 }
 
 // regionChunk mirrors struct cg_region_chunk.

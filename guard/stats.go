@@ -18,7 +18,7 @@ type Stats struct {
 	Forced        uint64 // of those, stopped in user code when the grace period ended
 	ProcessTaints uint64 // crashes and interrupts whose Taint.Level was TaintProcess
 	DumpsWritten  uint64
-	DumpsSkipped  uint64 // by the rate limit or for want of a capture slot
+	DumpsSkipped  uint64 // by the rate limit, for want of a capture slot, or refused by the directory check (ErrDumpDirUnsafe)
 
 	// LastTaint is the taint of the latest crash or interrupt, at LastTime
 	// (zero before the first).

@@ -6,6 +6,9 @@ package guard
 #include <stdlib.h>
 #include "../csrc/internal.h"
 
+void cgoguard_pool_stats(uint32_t out[2]);
+void cgoguard_pool_release(int slot);
+
 // A slot as the thread saw it right after an arm, and the deadline clock
 // around the arm.
 struct cg_test_arm {
@@ -143,3 +146,22 @@ func chunkHashC(key uintptr) uint32 { return uint32(C.cg_test_chunk_hash(C.uintp
 func tscCalibrated() bool {
 	return atomic.LoadInt32((*int32)(unsafe.Pointer(&C.cg_tsc_ok))) != 0
 }
+
+// poolRecords returns how many fault records the C pool has mapped and how
+// many of them are free (for tests: exact only while no call hands one
+// over).
+func poolRecords() (mapped, free int) {
+	var out [2]C.uint32_t
+	C.cgoguard_pool_stats(&out[0])
+	return int(out[0]), int(out[1])
+}
+
+// poolTake hands the calling thread's last fault record over to the pool,
+// as a guarded call's fault does, and returns the pool slot (for tests).
+func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT))) - 1 }
+
+// poolGive releases a slot poolTake returned (for tests).
+func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
+
+// pcInGo reports whether the handler takes pc for Go code (for tests).
+func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }

@@ -19,6 +19,7 @@ var runtimeSymbolsAllowed = map[string]string{
 	"runtime.cgoCheckPointer": "push",
 	"runtime.cgoNoCallback":   "push",
 	"runtime.nanotime":        "push",
+	"runtime.lastmoduledatap": "push",
 	"runtime.text":            "linker-defined",
 	"runtime.etext":           "linker-defined",
 }

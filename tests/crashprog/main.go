@@ -14,6 +14,7 @@
 //	crashprog do-unguarded              faults recovered in guard.Do, then an unguarded C NULL write
 //	crashprog do-other-goroutine        the same while another goroutine is inside Do, blocked in C
 //	crashprog do-nocallback             inside Do, a NULL write in a #cgo nocallback call
+//	crashprog do-recover-*              recover() inside Do (recover.go)
 //
 // Frames are printed one a line as "frame: <function>\t<file>:<line>".
 package main
@@ -60,7 +61,7 @@ func main() {
 	n := flag.Int("n", 4, "sleepers: number of blocked goroutines")
 	labels := flag.Bool("labels", false, "unguarded: fault on a goroutine with pprof labels")
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: crashprog [-install] [-n N] unguarded|sleepers|ownsymbolizer|dladdr|do-*")
 		os.Exit(64)
 	}
@@ -88,6 +89,10 @@ func main() {
 	case "dladdr":
 		printFrames(guard.Call(payload.Abort, nil))
 	default:
+		if m := modes[flag.Arg(0)]; m != nil {
+			m()
+			return
+		}
 		fail("unknown mode " + flag.Arg(0))
 	}
 }
