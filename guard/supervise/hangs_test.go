@@ -5,37 +5,31 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cgoguard/cgoguard/internal/testwait"
 )
 
-// A test that waits (for a channel, a read, a process) waits with a
-// deadline of a few seconds, and on a timeout fails with every goroutine's
-// stack: a hang becomes a failure that says where each goroutine was,
-// rather than the whole go test -timeout.
+// Waits with a deadline that fail with every goroutine's stack
+// (internal/testwait), under the short names the tests use.
 
-// failHung fails t with what did not happen and a dump of every goroutine.
+const waitTimeout = testwait.Timeout
+
 func failHung(t testing.TB, format string, args ...any) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	t.Fatalf(format+"\n\ngoroutines:\n%s", append(args, buf)...)
+	testwait.FailHung(t, format, args...)
 }
 
-// await receives from ch, for at most d.
 func await[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	t.Helper()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case v := <-ch:
-		return v
-	case <-timer.C:
-		failHung(t, "%s: nothing within %v", what, d)
-		panic("unreachable")
-	}
+	return testwait.Await(t, ch, d, what)
+}
+
+func awaitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration, what string) {
+	t.Helper()
+	testwait.AwaitGroup(t, wg, d, what)
 }
 
 // readLine reads a line from br, which reads c, for at most d.
@@ -47,16 +41,4 @@ func readLine(t testing.TB, c net.Conn, br *bufio.Reader, d time.Duration) (stri
 		failHung(t, "reading %v: no line within %v (read %q)", c.RemoteAddr(), d, line)
 	}
 	return line, err
-}
-
-// waitTimeout is how long a test waits for anything that should happen at
-// once, on a loaded machine.
-const waitTimeout = 10 * time.Second
-
-// awaitGroup waits for wg, for at most d.
-func awaitGroup(t testing.TB, wg *sync.WaitGroup, d time.Duration, what string) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	await(t, done, d, what)
 }
