@@ -2,11 +2,6 @@
 
 package guard
 
-/*
-#include "../csrc/internal.h"
-*/
-import "C"
-
 import (
 	"context"
 	"runtime"
