@@ -251,15 +251,15 @@ func TestDeadlineBadInput(t *testing.T) {
 			t.Errorf("bad option accepted: %v", err)
 		}
 	}
-	if err := guard.SetTimeoutSignal(syscall.SIGSEGV); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.SIGSEGV); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal(SIGSEGV): %v", err)
 	}
-	if err := guard.SetTimeoutSignal(syscall.SIGURG); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.SIGURG); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal(SIGURG): %v", err)
 	}
 	// The signal is in use by now (earlier tests): it cannot change.
 	guard.Call(payload.Empty, nil, guard.WithTimeout(time.Second))
-	if err := guard.SetTimeoutSignal(syscall.Signal(40)); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.Signal(40)); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal after use: %v", err)
 	}
 	if s := guard.TimeoutSignal(); s < 35 {

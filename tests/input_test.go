@@ -25,10 +25,10 @@ func TestBadInput(t *testing.T) {
 	if err := guard.CallContext(nilCtx, payload.Empty, nil); err == nil {
 		t.Error("CallContext(nil ctx): no error")
 	}
-	if _, err := guard.CallFunc(nil); !errors.Is(err, guard.ErrNilFunction) {
+	if _, err := guard.CallFunc(nil, nil); !errors.Is(err, guard.ErrNilFunction) {
 		t.Errorf("CallFunc(nil): %v", err)
 	}
-	if _, err := guard.CallFunc(payload.Sum6, 1, 2, 3, 4, 5, 6, 7); !errors.Is(err, guard.ErrTooManyArgs) {
+	if _, err := guard.CallFunc(payload.Sum6, []uintptr{1, 2, 3, 4, 5, 6, 7}); !errors.Is(err, guard.ErrTooManyArgs) {
 		t.Errorf("CallFunc with 7 args: %v", err)
 	}
 	if err := guard.Call(payload.Empty, nil, guard.WithMaxFrames(-1)); err == nil {
@@ -97,20 +97,20 @@ func TestCThreadWithoutAltStack(t *testing.T) {
 }
 
 func TestCallFunc(t *testing.T) {
-	got, err := guard.CallFunc(payload.Sum6, 1, 2, 3, 4, 5, 6)
+	got, err := guard.CallFunc(payload.Sum6, []uintptr{1, 2, 3, 4, 5, 6})
 	if err != nil || got != 1+4+9+16+25+36 {
 		t.Fatalf("CallFunc(sum6) = %d, %v", got, err)
 	}
-	got, err = guard.CallFunc(payload.Div6, 84, 2)
+	got, err = guard.CallFunc(payload.Div6, []uintptr{84, 2})
 	if err != nil || got != 42 {
 		t.Fatalf("CallFunc(div 84/2) = %d, %v", got, err)
 	}
-	_, err = guard.CallFunc(payload.Div6, 1, 0)
+	_, err = guard.CallFunc(payload.Div6, []uintptr{1, 0})
 	var ce *guard.CrashError
 	if !errors.As(err, &ce) || ce.Signal != syscall.SIGFPE {
 		t.Fatalf("CallFunc(div 1/0): %v", err)
 	}
-	got, err = guard.CallFunc(payload.Sum6) // missing arguments are zero
+	got, err = guard.CallFunc(payload.Sum6, nil) // missing arguments are zero
 	if err != nil || got != 0 {
 		t.Fatalf("CallFunc(sum6) with no args = %d, %v", got, err)
 	}
