@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// The errors a caller can act on. Everything else a call can return is a
-// bad argument or option (a plain error naming it), a *NotStartedError, or
-// detail carried by one of these.
+// The errors a call returns, one for each thing a caller may do about it;
+// the detail (which setup step failed, which Go version) is in the text.
+// Besides these, a call returns a *CrashError, an *InterruptError, a
+// *NotStartedError, or a plain error naming a bad option.
 var (
 	// ErrCrash matches every recovered native fault (a *CrashError).
 	ErrCrash = errors.New("guard: native crash in guarded C code")
@@ -38,8 +39,8 @@ var (
 	// lies inside the Go text range, and its faults cannot be told from
 	// Go's: build with external linking), the watchdog thread could not
 	// start, the timeout signal is unusable (SetTimeoutSignal), or Do could
-	// not track one more goroutine (no memory). The error's text says
-	// which. SetTimeoutSignal's errors match it too.
+	// not track one more goroutine (no memory, or goroutines spread over
+	// more than 4 GiB of heap). The error's text says which. SetTimeoutSignal's errors match it too.
 	ErrSetup = errors.New("guard: could not set up the guard")
 	// ErrTooDeep is returned, without running the function, by a guard
 	// opened while MaxDepth guards are already open on the thread.

@@ -11,10 +11,11 @@ import (
 // the call returns it, as the hooks (OnCrash, OnInterrupt) see it: under
 // Do, also a fault whose panic Go code inside f recovered.
 type Stats struct {
-	// Crashes is how many recovered faults were returned as a *CrashError.
+	// Crashes is how many native faults were recovered, each a
+	// *CrashError.
 	Crashes uint64
-	// Interrupts is how many calls were interrupted at a deadline or
-	// cancellation and returned an *InterruptError: every attempt, with
+	// Interrupts is how many calls were interrupted at a deadline or a
+	// cancellation, each an *InterruptError: every attempt, with
 	// WithRetries.
 	Interrupts uint64
 	// Forced is how many of the Interrupts stopped the thread in user code
