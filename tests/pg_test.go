@@ -556,16 +556,7 @@ func TestPostgresSilentPeer(t *testing.T) {
 // connection and reconnects.
 func TestPostgresExamplePgtimeout(t *testing.T) {
 	s := startPostgres(t)
-	bin := filepath.Join(t.TempDir(), "pgtimeout")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer bcancel()
-	if out, err := exec.CommandContext(bctx, goTool, "build", "-o", bin, "../examples/pgtimeout").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "../examples/pgtimeout")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
