@@ -2,7 +2,7 @@ package tests
 
 // Go's own faults stay Go's panics while guarded faults happen in C on
 // other goroutines. faultLoop, the background of guarded faults, also
-// serves signalnotify_test.go, cpuprofile_test.go and deadline_test.go.
+// serves notify_test.go, cpuprofile_test.go and deadline_test.go.
 
 import (
 	"errors"
