@@ -2,7 +2,7 @@
 // crashes (or waits to be crashed) in the ways those tests need, so that
 // the test process can check how it died. It is not meant to be run by hand.
 // Its modes serve tests/crash_test.go (unguarded), kill_test.go (sleepers),
-// symbolizer_test.go (ownsymbolizer, dladdr), do_test.go (do-*),
+// symbols_test.go (ownsymbolizer, dladdr), do_test.go (do-*),
 // recover_test.go (do-recover-*) and dumpdir_test.go (dump-dir).
 //
 //	crashprog [-install] [-labels] unguarded
