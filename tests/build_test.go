@@ -3,12 +3,14 @@ package tests
 // Programs: building them (the one place tests build a Go program) and
 // running them as subprocesses (how they ended, what they printed).
 //
-//	buildProgram(t, "./symbolizerprog")                       a build for this test, in t.TempDir()
-//	sharedProgram(t, "github.com/.../tests/superviseprog")    built once per test binary run
-//	program{pkg: ".", dir: d, env: ...}.build(ctx, out)       anything else (another module, GOFLAGS)
+//	buildProgram(t, "./symbolizerprog", flags...)          a build for this test, in t.TempDir()
+//	sharedProgram(t, "github.com/.../tests/superviseprog") built once per test binary run
+//	buildShared(program{...})                              the same, from any goroutine (crashprog)
+//	program{pkg: ".", dir: d, env: e}.mustBuild(t, out)    anything else (another module, GOFLAGS)
 //
 // Every build is bounded by buildTimeout; TestMain removes the shared
-// programs' directory.
+// programs' directory. Every run of a program by runChild is bounded by
+// childTimeout.
 
 import (
 	"context"
