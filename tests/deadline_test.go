@@ -151,6 +151,35 @@ func TestContextNotCancelled(t *testing.T) {
 	}
 }
 
+// A context already done when the call starts: no C runs, a
+// *NotStartedError carrying the context's error and cause.
+func TestContextDoneBeforeCall(t *testing.T) {
+	cause := errors.New("shutting down")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	r := payload.NewResult(5)
+	defer payload.Free(r)
+	err := guard.CallContext(ctx, payload.Healthy, unsafe.Pointer(r))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		t.Fatalf("got %v, want context.Canceled and the cause", err)
+	}
+	var ns *guard.NotStartedError
+	if !errors.As(err, &ns) {
+		t.Fatalf("%T is not a *NotStartedError", err)
+	}
+	if r.Out() != 0 {
+		t.Fatal("the function ran")
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 0)
+	defer dcancel()
+	if _, err := guard.CallFuncContext(dctx, payload.Sum6, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expired ctx: %v", err)
+	}
+	if err := guard.CallContext(context.Background(), payload.Healthy, unsafe.Pointer(r)); err != nil || r.Out() != 11 {
+		t.Fatalf("live ctx: %v, out %d", err, r.Out())
+	}
+}
+
 // Deadlines that expire just as calls return must never interrupt a later
 // call on the same thread: many goroutines make calls lasting about their
 // deadline, each followed by healthy calls (with and without a deadline of

@@ -1,5 +1,9 @@
 package tests
 
+// What the calls accept and refuse, before any C runs: nil functions, too
+// many arguments, bad options, Go pointers to Go pointers (cgo's rules);
+// and CallFunc's arguments and result.
+
 import (
 	"context"
 	"errors"
@@ -14,6 +18,7 @@ import (
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
+// Bad arguments and options are errors, not crashes.
 func TestBadInput(t *testing.T) {
 	if err := guard.Call(nil, nil); !errors.Is(err, guard.ErrNilFunction) {
 		t.Errorf("Call(nil): %v", err)
@@ -39,60 +44,6 @@ func TestBadInput(t *testing.T) {
 	}
 	if err := guard.Call(payload.Empty, nil, nil); err != nil {
 		t.Errorf("a nil Option: %v", err)
-	}
-}
-
-func TestContextDoneBeforeCall(t *testing.T) {
-	cause := errors.New("shutting down")
-	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(cause)
-	r := payload.NewResult(5)
-	defer payload.Free(r)
-	err := guard.CallContext(ctx, payload.Healthy, unsafe.Pointer(r))
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
-		t.Fatalf("got %v, want context.Canceled and the cause", err)
-	}
-	var ns *guard.NotStartedError
-	if !errors.As(err, &ns) {
-		t.Fatalf("%T is not a *NotStartedError", err)
-	}
-	if r.Out() != 0 {
-		t.Fatal("the function ran")
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 0)
-	defer dcancel()
-	if _, err := guard.CallFuncContext(dctx, payload.Sum6, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("expired ctx: %v", err)
-	}
-	if err := guard.CallContext(context.Background(), payload.Healthy, unsafe.Pointer(r)); err != nil || r.Out() != 11 {
-		t.Fatalf("live ctx: %v, out %d", err, r.Out())
-	}
-}
-
-// A guard entered through the C API on a thread C created: it has no
-// alternate signal stack, so the guard gives it one; a stack overflow is
-// then caught too.
-func TestCThreadWithoutAltStack(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		fn   unsafe.Pointer
-	}{{"null_write", payload.NullWrite}, {"stack_overflow", payload.StackOverflw}, {"abort", payload.Abort}} {
-		for i := 0; i < 20; i++ {
-			rc, sig, depth := payload.GuardInCThread(tc.fn)
-			if rc == -101 {
-				t.Fatal("new C thread already had an alternate stack: test is void")
-			}
-			if rc != cgoguardFault || depth != 0 {
-				t.Fatalf("%s in a C thread: rc %d, depth after %d", tc.name, rc, depth)
-			}
-			want := syscall.SIGSEGV
-			if tc.name == "abort" {
-				want = syscall.SIGABRT
-			}
-			if sig != want {
-				t.Fatalf("%s in a C thread: signal %v, want %v", tc.name, sig, want)
-			}
-		}
 	}
 }
 
