@@ -234,7 +234,12 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 }
 
 // CallFunc calls the C function fn with up to six integer or pointer
-// arguments under a guard and returns its integer or pointer result.
+// arguments under a guard and returns its integer or pointer result;
+// arguments not given are 0. It takes the options Call takes, and returns
+// what Call returns, or ErrTooManyArgs for more than six arguments.
+//
+//	n, err := guard.CallFunc(unsafe.Pointer(C.parse_len), []uintptr{uintptr(unsafe.Pointer(buf)), size},
+//		guard.WithTimeout(time.Second))
 //
 // Limits (x86-64 System V calling convention): arguments must be integers or
 // pointers that fit a register; float or double arguments, struct arguments
@@ -243,11 +248,11 @@ func run(ctx context.Context, q *callReq, opts []Option) (uintptr, error) {
 // passed as a uintptr is not seen by cgo's pointer checks nor kept alive by
 // the call: obey the cgo pointer rules and keep it alive (runtime.KeepAlive
 // or runtime.Pinner) yourself.
-func CallFunc(fn unsafe.Pointer, args ...uintptr) (uintptr, error) {
-	return CallFuncContext(context.Background(), fn, args)
+func CallFunc(fn unsafe.Pointer, args []uintptr, opts ...Option) (uintptr, error) {
+	return CallFuncContext(context.Background(), fn, args, opts...)
 }
 
-// CallFuncContext is CallFunc with a context and options, as CallContext.
+// CallFuncContext is CallFunc honouring ctx, as CallContext is Call.
 func CallFuncContext(ctx context.Context, fn unsafe.Pointer, args []uintptr, opts ...Option) (uintptr, error) {
 	if fn == nil {
 		return 0, ErrNilFunction

@@ -2,11 +2,6 @@
 
 package guard
 
-/*
-#include "../csrc/internal.h"
-*/
-import "C"
-
 import (
 	"context"
 	"runtime"
@@ -147,7 +142,7 @@ func doRegion(f func(), maxFrames int32, fin *regionFinish) (err error) {
 	g := cgoboundary.G()
 	e, prev := regionEnter(g, maxFrames)
 	if e == nil {
-		return ErrTooManyRegions
+		return errTooManyRegions
 	}
 	defer leaveRegion(g, e, prev, e.pending, fin, &err)
 	f()

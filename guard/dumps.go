@@ -55,19 +55,20 @@ type DumpLimits struct {
 	MinInterval time.Duration
 }
 
-// DefaultDumpLimits are the limits until SetDumpLimits is called. A dump is
-// typically 40-300 KiB.
-var DefaultDumpLimits = DumpLimits{MaxFiles: 16, MaxBytes: 64 << 20, MinInterval: time.Second}
+// DefaultDumpLimits returns the limits in force until SetDumpLimits is
+// called: 16 files, 64 MiB, one dump a second. A dump is typically 40-300
+// KiB. SetDumpLimits(DefaultDumpLimits()) puts them back.
+func DefaultDumpLimits() DumpLimits {
+	return DumpLimits{MaxFiles: 16, MaxBytes: 64 << 20, MinInterval: time.Second}
+}
 
-var dumps struct {
+var dumps = struct {
 	mu     sync.Mutex // serializes writing and pruning
 	dir    string     // process-wide; "" for none
 	limits DumpLimits
 	last   time.Time // when the last dump was written
 	seq    uint64
-}
-
-func init() { dumps.limits = DefaultDumpLimits }
+}{limits: DefaultDumpLimits()}
 
 // SetDumpDir sets the directory where every recovered fault and forced
 // interrupt in the process writes a crash dump; "" stops them (calls with
@@ -96,8 +97,8 @@ func DumpDir() string {
 	return dumps.dir
 }
 
-// SetDumpLimits changes the limits; each field must be positive except
-// MinInterval, which may be 0.
+// SetDumpLimits changes the limits for every dump written after it
+// returns; each field must be positive except MinInterval, which may be 0.
 func SetDumpLimits(l DumpLimits) error {
 	if l.MaxFiles <= 0 || l.MaxBytes <= 0 || l.MinInterval < 0 {
 		return fmt.Errorf("guard: SetDumpLimits(%+v): MaxFiles and MaxBytes must be positive, MinInterval not negative", l)

@@ -31,7 +31,7 @@ func TestDumpModes(t *testing.T) {
 	}
 
 	var p string
-	withLimits(t, DefaultDumpLimits, func() {
+	withLimits(t, DefaultDumpLimits(), func() {
 		var err error
 		if p, err = saveDump(dir, 1, writeN(100)); err != nil {
 			t.Fatal(err)

@@ -144,7 +144,7 @@ func TestDumpRateLimit(t *testing.T) {
 
 func TestDumpWriteError(t *testing.T) {
 	dir := t.TempDir()
-	withLimits(t, DefaultDumpLimits, func() {
+	withLimits(t, DefaultDumpLimits(), func() {
 		_, err := saveDump(dir, 1, func(*os.File) error { return errors.New("disk on fire") })
 		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 			t.Errorf("err = %v", err)
@@ -160,5 +160,46 @@ func TestSetDumpLimitsRejects(t *testing.T) {
 		if err := SetDumpLimits(l); err == nil {
 			t.Errorf("SetDumpLimits(%+v) accepted", l)
 		}
+	}
+}
+
+// DefaultDumpLimits is what is in force before SetDumpLimits, a fresh
+// value each time; SetDumpLimits changes the limits the next dump obeys,
+// and SetDumpLimits(DefaultDumpLimits()) puts the defaults back.
+func TestDefaultDumpLimitsAndSet(t *testing.T) {
+	want := DumpLimits{MaxFiles: 16, MaxBytes: 64 << 20, MinInterval: time.Second}
+	dumps.mu.Lock()
+	inForce, oldLast := dumps.limits, dumps.last
+	dumps.mu.Unlock()
+	if d := DefaultDumpLimits(); d != want || inForce != want {
+		t.Fatalf("DefaultDumpLimits() = %+v, in force %+v; want %+v", d, inForce, want)
+	}
+	d := DefaultDumpLimits()
+	d.MaxFiles = 1
+	if DefaultDumpLimits() != want {
+		t.Fatal("changing the value DefaultDumpLimits returned changed the defaults")
+	}
+	defer func() {
+		if err := SetDumpLimits(DefaultDumpLimits()); err != nil {
+			t.Error(err)
+		}
+		dumps.mu.Lock()
+		if dumps.limits != want {
+			t.Errorf("after SetDumpLimits(DefaultDumpLimits()): %+v", dumps.limits)
+		}
+		dumps.last = oldLast
+		dumps.mu.Unlock()
+	}()
+	if err := SetDumpLimits(DumpLimits{MaxFiles: 1, MaxBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		if _, err := saveDump(dir, 1, writeN(10)); err != nil {
+			t.Fatal(err) // MinInterval 0: none skipped
+		}
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Errorf("MaxFiles 1: %d files kept (%v)", len(names), names)
 	}
 }

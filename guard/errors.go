@@ -11,52 +11,86 @@ import (
 	"time"
 )
 
+// The errors a call returns, one for each thing a caller may do about it;
+// the detail (which setup step failed, which Go version) is in the text.
+// Besides these, a call returns a *CrashError, an *InterruptError, a
+// *NotStartedError, or a plain error naming a bad option.
 var (
 	// ErrCrash matches every recovered native fault (a *CrashError).
 	ErrCrash = errors.New("guard: native crash in guarded C code")
-	// ErrUnsupported is returned on platforms where guarding is not
-	// implemented (anything but amd64 Linux with cgo).
-	ErrUnsupported = errors.New("guard: guarding C calls is not supported on " + runtime.GOOS + "/" + runtime.GOARCH + " (needs linux/amd64 with cgo)")
-	// ErrNilFunction is returned when the C function pointer is nil.
-	ErrNilFunction = errors.New("guard: nil C function pointer")
-	// ErrNestingLimit is returned, without running the function, by a guard
-	// opened while MaxDepth guards are already open on the thread.
-	ErrNestingLimit = fmt.Errorf("guard: more than %d nested guards on one thread", MaxDepth)
-	// ErrTooManyArgs is returned by CallFunc for more than 6 arguments.
-	ErrTooManyArgs = errors.New("guard: CallFunc takes at most 6 arguments")
-	// ErrInstall is returned when the signal handlers could not be installed.
-	ErrInstall = errors.New("guard: could not install signal handlers")
-	// ErrAltStack is returned when the thread has no alternate signal stack
-	// and none could be set up.
-	ErrAltStack = errors.New("guard: no alternate signal stack for this thread")
-	// ErrLinkMode is returned when the program was linked with
-	// -linkmode=internal: C code then lies inside the Go text range and its
-	// faults cannot be told from faults in Go.
-	ErrLinkMode = errors.New("guard: C code linked inside the Go text segment (-linkmode=internal); build with external linking")
 	// ErrTimeout matches every call interrupted at a deadline (WithTimeout
 	// or a context deadline): an *InterruptError.
 	ErrTimeout = errors.New("guard: deadline exceeded, C call interrupted")
-	// ErrTimeoutSignal is returned when the timeout signal cannot be used
-	// or changed (SetTimeoutSignal).
-	ErrTimeoutSignal = errors.New("guard: unusable timeout signal (want SIGRTMIN..SIGRTMAX or SIGUSR1/SIGUSR2, set before first use)")
-	// ErrWatchdog is returned when the watchdog thread could not start.
-	ErrWatchdog = errors.New("guard: could not start the watchdog thread")
-	// ErrNestedDeadline is returned for a call with a deadline or a
-	// cancellable context made (through a Go callback) inside another such
-	// call on the same thread: one deadline per thread at a time.
+	// ErrUnsupported matches the error of every call on a platform where
+	// guarding is not implemented (anything but amd64 Linux with cgo), and
+	// ErrRuntimeUnsupported: the function was not run.
+	ErrUnsupported = errors.New("guard: guarding C calls is not supported on " + runtime.GOOS + "/" + runtime.GOARCH + " (needs linux/amd64 with cgo)")
+	// ErrRuntimeUnsupported is returned by Do and DoContext, without
+	// running f, when the Go runtime's cgo boundary does not look as
+	// cgoguard expects (a Go release it does not know): Do refuses rather
+	// than risk corrupting the process. The error names runtime.Version()
+	// and why. It also matches ErrUnsupported; Call, CallContext and
+	// CallFunc still work.
+	ErrRuntimeUnsupported error = &unsupportedError{"guard: Do is not supported with this Go runtime"}
+	// ErrSetup matches the error of a call that did not run because
+	// cgoguard could not be set up for it: the signal handlers could not be
+	// installed, the thread has no alternate signal stack and none could be
+	// made, the program was linked with -linkmode=internal (C code then
+	// lies inside the Go text range, and its faults cannot be told from
+	// Go's: build with external linking), the watchdog thread could not
+	// start, the timeout signal is unusable (SetTimeoutSignal), or Do could
+	// not track one more goroutine (no memory, or goroutines spread over
+	// more than 4 GiB of heap). The error's text says which. SetTimeoutSignal's errors match it too.
+	ErrSetup = errors.New("guard: could not set up the guard")
+	// ErrTooDeep is returned, without running the function, by a guard
+	// opened while MaxDepth guards are already open on the thread.
+	ErrTooDeep = fmt.Errorf("guard: more than %d nested guards on one thread", MaxDepth)
+	// ErrNestedDeadline is returned, without running the function, for a
+	// call with a deadline or a cancellable context made (through a Go
+	// callback, or inside DoContext) inside another such call on the same
+	// thread: one deadline per thread at a time. Making the inner call
+	// without its own deadline works: the outer one covers it.
 	ErrNestedDeadline = errors.New("guard: a call with a deadline inside another call with a deadline on the same thread")
-	// ErrRuntimeUnsupported is returned by Do and DoContext when the Go
-	// runtime's cgo boundary does not look as cgoguard expects (a Go
-	// release it does not know): Do refuses rather than risk corrupting the
-	// process. Call still works.
-	ErrRuntimeUnsupported = errors.New("guard: Do is not supported with this Go runtime")
-	// ErrTooManyRegions is returned by Do when it cannot track one more
-	// goroutine (no memory, or goroutines spread over more than 4 GiB of
-	// heap).
-	ErrTooManyRegions = errors.New("guard: no room to track one more goroutine inside Do")
+	// ErrNilFunction is returned when the C function pointer (or Do's f)
+	// is nil.
+	ErrNilFunction = errors.New("guard: nil C function pointer")
+	// ErrTooManyArgs is returned by CallFunc for more than 6 arguments.
+	ErrTooManyArgs = errors.New("guard: CallFunc takes at most 6 arguments")
 
 	errDoRetries = errors.New("guard: WithRetries is not accepted by Do: running f again is the caller's decision")
 )
+
+// The setup failures, each an ErrSetup with its own text.
+var (
+	errInstall        = &setupError{"guard: could not install signal handlers"}
+	errAltStack       = &setupError{"guard: no alternate signal stack for this thread"}
+	errLinkMode       = &setupError{"guard: C code linked inside the Go text segment (-linkmode=internal); build with external linking"}
+	errTimeoutSignal  = &setupError{"guard: unusable timeout signal (want SIGRTMIN..SIGRTMAX or SIGUSR1/SIGUSR2, set before first use)"}
+	errWatchdog       = &setupError{"guard: could not start the watchdog thread"}
+	errTooManyRegions = &setupError{"guard: no room to track one more goroutine inside Do"}
+)
+
+// setupError is an error matching ErrSetup; msg says what failed.
+type setupError struct{ msg string }
+
+func (e *setupError) Error() string { return e.msg }
+
+// Is reports whether target is ErrSetup.
+func (e *setupError) Is(target error) bool { return target == ErrSetup }
+
+// runtimeUnsupported is ErrRuntimeUnsupported for this runtime, with why.
+func runtimeUnsupported(why error) error {
+	return fmt.Errorf("%w (%s): %v", ErrRuntimeUnsupported, runtime.Version(), why)
+}
+
+// unsupportedError is ErrRuntimeUnsupported: its own error, matching
+// ErrUnsupported too.
+type unsupportedError struct{ msg string }
+
+func (e *unsupportedError) Error() string { return e.msg }
+
+// Is reports whether target is ErrUnsupported.
+func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupported }
 
 // MaxDepth is how many guards may be open at once on one thread.
 const MaxDepth = 16

@@ -66,6 +66,23 @@ func ExampleCall() {
 	// recovered: segmentation fault SEGV_MAPERR
 }
 
+// CallFunc calls a C function of up to six integer or pointer arguments
+// without a thunk, with Call's options; here long divide(long, long),
+// which raises SIGFPE on a division by zero.
+func ExampleCallFunc() {
+	n, err := guard.CallFunc(examplec.Divide, []uintptr{84, 2}, guard.WithTimeout(time.Second))
+	fmt.Println(n, err)
+
+	_, err = guard.CallFunc(examplec.Divide, []uintptr{1, 0}, guard.WithMaxFrames(0))
+	var ce *guard.CrashError
+	if errors.As(err, &ce) {
+		fmt.Println("recovered:", ce.Signal, ce.CodeName())
+	}
+	// Output:
+	// 42 <nil>
+	// recovered: floating point exception FPE_INTDIV
+}
+
 // CallContext stops the C function when the context is done: here it is
 // cancelled while the function waits in nanosleep.
 func ExampleCallContext() {

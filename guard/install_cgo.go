@@ -56,7 +56,10 @@ func Install() error {
 	return installErr
 }
 
-// Supported reports whether guarding works on this platform.
+// Supported reports whether guarding works on this platform: amd64 Linux
+// with cgo. Call, CallContext and CallFunc then work; Do and DoContext may
+// still return ErrRuntimeUnsupported (which matches ErrUnsupported) on a
+// Go release whose cgo boundary cgoguard does not know.
 func Supported() bool { return true }
 
 // SetTimeoutSignal chooses the signal that interrupts calls at their
@@ -64,7 +67,8 @@ func Supported() bool { return true }
 // 34-64; the default is SIGRTMIN+3 = 37) or SIGUSR1/SIGUSR2. It must be
 // called before the first call with a deadline or a cancellable context.
 // Instances of that signal that cgoguard did not send for a live call go to
-// the handler installed before (os/signal keeps working for it).
+// the handler installed before (os/signal keeps working for it). Another
+// signal, or a call after the first, returns an error matching ErrSetup.
 func SetTimeoutSignal(sig syscall.Signal) error {
 	switch C.cgoguard_set_timeout_signal(C.int(sig)) {
 	case C.CGOGUARD_OK:
@@ -72,7 +76,7 @@ func SetTimeoutSignal(sig syscall.Signal) error {
 	case C.CGOGUARD_EUNSUPPORTED:
 		return ErrUnsupported
 	}
-	return fmt.Errorf("guard: SetTimeoutSignal(%d): %w", int(sig), ErrTimeoutSignal)
+	return &setupError{fmt.Sprintf("guard: SetTimeoutSignal(%d): unusable timeout signal (want SIGRTMIN..SIGRTMAX or SIGUSR1/SIGUSR2, set before first use)", int(sig))}
 }
 
 // TimeoutSignal is the signal that interrupts calls at their deadline.

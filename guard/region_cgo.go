@@ -12,7 +12,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -91,7 +90,7 @@ func initRegions() error {
 		if C.cgoguard_boundary_init(C.uintptr_t(l.Ret), C.uintptr_t(l.OffSyscallSP),
 			C.uintptr_t(l.OffNoCallback), C.uintptr_t(uintptr(unsafe.Pointer(C.cg_do_land))),
 			C.intptr_t(tlsG)) != 0 {
-			regionsErr = ErrInstall
+			regionsErr = errInstall
 			return
 		}
 		slotTLSOffset = int(C.cgoguard_slot_tls_offset())
@@ -112,11 +111,6 @@ func initRegions() error {
 // 1.27's linker.
 func boundaryCallSite() uintptr {
 	return uintptr(C.cgoguard_boundary_discover(C.uintptr_t(cgoboundary.G())))
-}
-
-// runtimeUnsupported is ErrRuntimeUnsupported for this runtime, with why.
-func runtimeUnsupported(why error) error {
-	return fmt.Errorf("%w (%s): %v", ErrRuntimeUnsupported, runtime.Version(), why)
 }
 
 func chunkHash(key uintptr) uint32 { return uint32((uint64(key) * 0x9e3779b97f4a7c15) >> 54) }

@@ -29,19 +29,19 @@ func resultError(r int64, c *callConfig) error {
 	case C.CGOGUARD_ENULLFN:
 		return ErrNilFunction
 	case C.CGOGUARD_EDEPTH:
-		return ErrNestingLimit
+		return ErrTooDeep
 	case C.CGOGUARD_EUNSUPPORTED:
 		return ErrUnsupported
 	case C.CGOGUARD_EINSTALL:
-		return ErrInstall
+		return errInstall
 	case C.CGOGUARD_EALTSTACK:
-		return ErrAltStack
+		return errAltStack
 	case C.CGOGUARD_ELINKMODE:
-		return ErrLinkMode
+		return errLinkMode
 	case C.CGOGUARD_ESIGNAL:
-		return ErrTimeoutSignal
+		return errTimeoutSignal
 	case C.CGOGUARD_EWATCHDOG:
-		return ErrWatchdog
+		return errWatchdog
 	case C.CGOGUARD_ENESTEDDEADLINE:
 		return ErrNestedDeadline
 	}

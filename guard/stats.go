@@ -6,22 +6,37 @@ import (
 	"time"
 )
 
-// Stats are process-wide counters and the last taint.
+// Stats are process-wide counters, since the process started, of what
+// this package returned, and the last taint. Each error is counted when
+// the call returns it, as the hooks (OnCrash, OnInterrupt) see it: under
+// Do, also a fault whose panic Go code inside f recovered.
 type Stats struct {
-	Recovered      uint64 // faults recovered by a guard since start (the C API's too)
-	Interrupted    uint64 // calls interrupted at a deadline or cancellation since start (the C API's too)
-	HandlerRepairs uint64 // times a replaced handler was put back in front
-
-	// Counted as this package returned them.
-	Crashes       uint64 // *CrashError returned
-	Interrupts    uint64 // *InterruptError returned (every interrupted attempt)
-	Forced        uint64 // of those, stopped in user code when the grace period ended
-	ProcessTaints uint64 // crashes and interrupts whose Taint.Level was TaintProcess
-	DumpsWritten  uint64
-	DumpsSkipped  uint64 // by the rate limit, for want of a capture slot, or refused by the directory check (ErrDumpDirUnsafe)
+	// Crashes is how many native faults were recovered, each a
+	// *CrashError.
+	Crashes uint64
+	// Interrupts is how many calls were interrupted at a deadline or a
+	// cancellation, each an *InterruptError: every attempt, with
+	// WithRetries.
+	Interrupts uint64
+	// Forced is how many of the Interrupts stopped the thread in user code
+	// when the grace period ended (InterruptError.Forced).
+	Forced uint64
+	// ProcessTaints is how many of the Crashes and Interrupts had a
+	// Taint.Level of TaintProcess.
+	ProcessTaints uint64
+	// DumpsWritten is how many crash dumps were written.
+	DumpsWritten uint64
+	// DumpsSkipped is how many crash dumps that were due were not written:
+	// by the rate limit, for want of a capture slot, or because the
+	// directory failed its check (ErrDumpDirUnsafe).
+	DumpsSkipped uint64
+	// HandlerRepairs is how many times cgoguard's signal handler was put
+	// back in front of one installed after it (which it then chains to);
+	// see VerifyHandlers.
+	HandlerRepairs uint64
 
 	// LastTaint is the taint of the latest crash or interrupt, at LastTime
-	// (zero before the first).
+	// (both zero before the first).
 	LastTaint Taint
 	LastTime  time.Time
 }

@@ -9,11 +9,7 @@ import "C"
 
 // ReadStats returns the process-wide counters.
 func ReadStats() Stats {
-	s := Stats{
-		Recovered:      uint64(C.cgoguard_recovered()),
-		Interrupted:    uint64(C.cgoguard_interrupted()),
-		HandlerRepairs: uint64(C.cgoguard_handler_repairs()),
-	}
+	s := Stats{HandlerRepairs: uint64(C.cgoguard_handler_repairs())}
 	readGoStats(&s)
 	return s
 }

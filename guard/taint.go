@@ -8,18 +8,18 @@ import (
 )
 
 // TaintLevel says how far the damage a recovered fault or an interrupted
-// call may have done can reach.
+// call may have done can reach. Every error reports one of the two levels;
+// the zero TaintLevel (a Taint not filled in, as Stats.LastTaint before the
+// first crash or interrupt) prints as "none".
 type TaintLevel int
 
 const (
-	// TaintNone: nothing was abandoned (the zero value; no error reports it).
-	TaintNone TaintLevel = iota
 	// TaintLibrary: the C function was abandoned part way. Whatever state of
 	// its library it was using (the handle, connection or context it was
 	// given, the library's globals) may be inconsistent, and locks the
 	// library held stay held. Retire that handle; do not trust data the call
 	// was producing.
-	TaintLibrary
+	TaintLibrary TaintLevel = iota + 1
 	// TaintProcess: state every C caller in the process shares may be
 	// damaged: the C heap, or a lock inside the C library (the allocator's,
 	// stdio's, the dynamic loader's). Any later C call may crash or hang.
@@ -29,7 +29,7 @@ const (
 
 func (l TaintLevel) String() string {
 	switch l {
-	case TaintNone:
+	case 0:
 		return "none"
 	case TaintLibrary:
 		return "library"

@@ -59,7 +59,7 @@ func TestComputeTaint(t *testing.T) {
 }
 
 func TestTaintLevelString(t *testing.T) {
-	for l, want := range map[TaintLevel]string{TaintNone: "none", TaintLibrary: "library", TaintProcess: "process", 7: "TaintLevel(7)"} {
+	for l, want := range map[TaintLevel]string{0: "none", TaintLibrary: "library", TaintProcess: "process", 7: "TaintLevel(7)"} {
 		if l.String() != want {
 			t.Errorf("%d: %q, want %q", int(l), l.String(), want)
 		}

@@ -11,7 +11,8 @@ import (
 // Install reports ErrUnsupported: guarding needs linux/amd64 with cgo.
 func Install() error { return ErrUnsupported }
 
-// Supported reports whether guarding works on this platform.
+// Supported reports whether guarding works on this platform: amd64 Linux
+// with cgo. Here it does not.
 func Supported() bool { return false }
 
 // Call reports ErrUnsupported without running fn (nil fn: ErrNilFunction).
@@ -58,8 +59,8 @@ func DoContext(ctx context.Context, f func(), opts ...Option) error {
 }
 
 // CallFunc reports ErrUnsupported without running fn.
-func CallFunc(fn unsafe.Pointer, args ...uintptr) (uintptr, error) {
-	return CallFuncContext(context.Background(), fn, args)
+func CallFunc(fn unsafe.Pointer, args []uintptr, opts ...Option) (uintptr, error) {
+	return CallFuncContext(context.Background(), fn, args, opts...)
 }
 
 // CallFuncContext reports ErrUnsupported without running fn.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -20,7 +21,7 @@ func TestUnsupported(t *testing.T) {
 	if err := Install(); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("Install: %v", err)
 	}
-	if _, err := CallFunc(unsafe.Pointer(&x), 1); !errors.Is(err, ErrUnsupported) {
+	if _, err := CallFunc(unsafe.Pointer(&x), []uintptr{1}, WithTimeout(time.Second)); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("CallFunc: %v", err)
 	}
 	ran := false

@@ -7,46 +7,15 @@ package tests
 // process may recover or die as Go would; dying silently is a failure.
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// badstateprogDir holds the binary; TestMain removes it.
-var badstateprogDir string
-
-var buildBadstateprog = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "badstateprog-")
-	if err != nil {
-		return "", err
-	}
-	badstateprogDir = dir
-	bin := filepath.Join(dir, "badstateprog")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*childTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/cgoguard/cgoguard/tests/badstateprog").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build badstateprog: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
+// badstateprog builds tests/badstateprog (once per test binary run).
 func badstateprog(t *testing.T) string {
 	t.Helper()
-	bin, err := buildBadstateprog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return sharedProgram(t, "github.com/cgoguard/cgoguard/tests/badstateprog")
 }
 
 // wantRecovered runs a mode that must recover every fault and carry on.

@@ -39,7 +39,7 @@ func BenchmarkGuardCall(b *testing.B) {
 
 func BenchmarkGuardCallFunc(b *testing.B) {
 	for b.Loop() {
-		if _, err := guard.CallFunc(payload.Sum6, 1, 2, 3, 4, 5, 6); err != nil {
+		if _, err := guard.CallFunc(payload.Sum6, []uintptr{1, 2, 3, 4, 5, 6}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -271,7 +271,7 @@ func BenchmarkFaultRecoverDump(b *testing.B) {
 	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 4, MaxBytes: 1 << 30}); err != nil {
 		b.Fatal(err)
 	}
-	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits())
 	opt := guard.WithDumpDir(dir)
 	for b.Loop() {
 		var ce *guard.CrashError

@@ -11,7 +11,7 @@ import (
 // A fault in unguarded C called from a Go callback inside a guarded call is
 // left to Go: exit status 2 and Go's report, not a recovery.
 func TestUnguardedFaultInsideGoCallback(t *testing.T) {
-	bin := buildProgram(t, "./cbcrash")
+	bin := buildProgram(t, "./callbackcrashprog")
 	for i := 0; i < 6; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		arg := []string{"frames", "noframes"}[i%2] // WithMaxFrames(0) for half

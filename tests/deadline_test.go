@@ -151,6 +151,35 @@ func TestContextNotCancelled(t *testing.T) {
 	}
 }
 
+// A context already done when the call starts: no C runs, a
+// *NotStartedError carrying the context's error and cause.
+func TestContextDoneBeforeCall(t *testing.T) {
+	cause := errors.New("shutting down")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	r := payload.NewResult(5)
+	defer payload.Free(r)
+	err := guard.CallContext(ctx, payload.Healthy, unsafe.Pointer(r))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		t.Fatalf("got %v, want context.Canceled and the cause", err)
+	}
+	var ns *guard.NotStartedError
+	if !errors.As(err, &ns) {
+		t.Fatalf("%T is not a *NotStartedError", err)
+	}
+	if r.Out() != 0 {
+		t.Fatal("the function ran")
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 0)
+	defer dcancel()
+	if _, err := guard.CallFuncContext(dctx, payload.Sum6, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expired ctx: %v", err)
+	}
+	if err := guard.CallContext(context.Background(), payload.Healthy, unsafe.Pointer(r)); err != nil || r.Out() != 11 {
+		t.Fatalf("live ctx: %v, out %d", err, r.Out())
+	}
+}
+
 // Deadlines that expire just as calls return must never interrupt a later
 // call on the same thread: many goroutines make calls lasting about their
 // deadline, each followed by healthy calls (with and without a deadline of
@@ -251,15 +280,15 @@ func TestDeadlineBadInput(t *testing.T) {
 			t.Errorf("bad option accepted: %v", err)
 		}
 	}
-	if err := guard.SetTimeoutSignal(syscall.SIGSEGV); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.SIGSEGV); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal(SIGSEGV): %v", err)
 	}
-	if err := guard.SetTimeoutSignal(syscall.SIGURG); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.SIGURG); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal(SIGURG): %v", err)
 	}
 	// The signal is in use by now (earlier tests): it cannot change.
 	guard.Call(payload.Empty, nil, guard.WithTimeout(time.Second))
-	if err := guard.SetTimeoutSignal(syscall.Signal(40)); !errors.Is(err, guard.ErrTimeoutSignal) {
+	if err := guard.SetTimeoutSignal(syscall.Signal(40)); !errors.Is(err, guard.ErrSetup) {
 		t.Errorf("SetTimeoutSignal after use: %v", err)
 	}
 	if s := guard.TimeoutSignal(); s < 35 {

@@ -24,7 +24,7 @@ func noDumpRate(t *testing.T, maxFiles int) {
 	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: maxFiles, MaxBytes: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { guard.SetDumpLimits(guard.DefaultDumpLimits) })
+	t.Cleanup(func() { guard.SetDumpLimits(guard.DefaultDumpLimits()) })
 }
 
 func checkDumpFile(t *testing.T, path, dir string) {
@@ -115,7 +115,7 @@ func TestSetDumpDir(t *testing.T) {
 	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 10, MaxBytes: 1 << 30, MinInterval: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits())
 	f := faultNamed(t, "null_write")
 	var ce *guard.CrashError
 	// The first may be skipped if another test wrote a dump within the hour.

@@ -90,7 +90,7 @@ func TestFaultClasses(t *testing.T) {
 			r := payload.NewResult(7)
 			defer payload.Free(r)
 			syms := haveSymbols(t)
-			before := guard.ReadStats().Recovered
+			before := guard.ReadStats().Crashes
 			for i := 0; i < n; i++ {
 				// Symbolize the first and last; the rest record no frames
 				// (the symbolizer is not what is under test there).
@@ -105,8 +105,8 @@ func TestFaultClasses(t *testing.T) {
 					t.Fatalf("Error() lacks the code name: %q", ce.Error())
 				}
 			}
-			if got := guard.ReadStats().Recovered - before; got < uint64(n) {
-				t.Fatalf("Recovered grew by %d, want at least %d", got, n)
+			if got := guard.ReadStats().Crashes - before; got < uint64(n) {
+				t.Fatalf("Crashes grew by %d, want at least %d", got, n)
 			}
 			payload.QuietStderr(false)
 			healthyCall(t, 21)

@@ -105,8 +105,10 @@ func init() {
 	}()
 }
 `)
-	plainBin := buildTestprog(t, plain, "plain.bin")
-	guardedBin := buildTestprog(t, guarded, "guarded.bin", "-tags", "cgoguard_nosymbolizer")
+	// Each a module of its own, built in its directory.
+	modMod := []string{"GOFLAGS=-mod=mod"}
+	plainBin := program{pkg: ".", dir: plain, env: modMod}.mustBuild(t, filepath.Join(root, "plain.bin"))
+	guardedBin := program{pkg: ".", dir: guarded, flags: []string{"-tags", "cgoguard_nosymbolizer"}, env: modMod}.mustBuild(t, filepath.Join(root, "guarded.bin"))
 
 	names := testprogNames(t, plain)
 	if len(names) < 40 {
@@ -166,18 +168,6 @@ func writeFile(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func buildTestprog(t *testing.T, dir, out string, flags ...string) string {
-	t.Helper()
-	bin := filepath.Join(filepath.Dir(dir), out)
-	cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, flags...), ".")...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", dir, err, b)
-	}
-	return bin
 }
 
 var registerRE = regexp.MustCompile(`register\("([A-Za-z0-9]+)"`)

@@ -60,7 +60,7 @@ func TestGoStackOfCaller(t *testing.T) {
 	})
 	t.Run("CallFunc", func(t *testing.T) {
 		want := pcs[:runtime.Callers(1, pcs)]
-		_, err := guard.CallFunc(payload.NullWrite, 0)
+		_, err := guard.CallFunc(payload.NullWrite, []uintptr{0})
 		checkGoStack(t, err, want)
 	})
 	t.Run("NoFrames", func(t *testing.T) {

@@ -3,10 +3,10 @@
 package tests
 
 // A real client library against a real server: libpq talking to a
-// PostgreSQL server each test starts for itself (initdb into a temporary
-// directory, the postgres binary run as the 'postgres' user when the test
-// runs as root, listening on 127.0.0.1 only). The libpq calls are wrapped
-// in tests/internal/pgclient.
+// PostgreSQL server each test starts for itself (tests/internal/pgserver:
+// initdb into a temporary directory, the postgres binary run as the
+// 'postgres' user when the test runs as root, listening on 127.0.0.1
+// only). The libpq calls are wrapped in tests/internal/pgclient.
 
 import (
 	"context"
@@ -16,255 +16,42 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard"
 	"github.com/cgoguard/cgoguard/tests/internal/pgclient"
+	"github.com/cgoguard/cgoguard/tests/internal/pgserver"
 )
 
-// Bounds on everything the PostgreSQL tests wait for: a hang fails.
+// Bounds on the guarded libpq calls the tests expect to finish (the
+// server's startup and shutdown have theirs in tests/internal/pgserver).
 const (
-	pgInitdbTimeout  = 60 * time.Second
-	pgReadyTimeout   = 30 * time.Second
-	pgStopTimeout    = 10 * time.Second
 	pgConnectTimeout = 10 * time.Second // a guarded connect to the test server
 	pgCallTimeout    = 10 * time.Second // a guarded query expected to finish
 )
 
-// pgServer is a PostgreSQL server started for one test.
-type pgServer struct {
-	dir  string // temporary: data/, sock/, server.log
-	port int
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the postmaster has exited
-	log  string
-}
-
-// ConnInfo is the libpq connection string of the server.
-func (s *pgServer) ConnInfo() string {
-	return fmt.Sprintf("host=127.0.0.1 port=%d dbname=postgres user=postgres sslmode=disable gssencmode=disable connect_timeout=10", s.port)
-}
-
-// pgBinDir is the newest /usr/lib/postgresql/*/bin holding initdb, postgres
-// and pg_isready. Without one the test is skipped, or fails under CI=true:
-// there .ci/deps.sh must have installed the server.
-func pgBinDir(t *testing.T) string {
+// startPostgres starts a server for the test (tests/internal/pgserver) and
+// registers its shutdown with t.Cleanup. Without the server's binaries the
+// test is skipped, or fails under CI=true: there .ci/deps.sh must have
+// installed them.
+func startPostgres(t *testing.T) *pgserver.Server {
 	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
-	for _, d := range dirs {
-		ok := true
-		for _, b := range []string{"initdb", "postgres", "pg_isready"} {
-			if _, err := os.Stat(filepath.Join(d, b)); err != nil {
-				ok = false
-			}
-		}
-		if ok {
-			return d
-		}
+	s, err := pgserver.Start(pgserver.Options{})
+	if errors.Is(err, pgserver.ErrNoServer) && os.Getenv("CI") != "true" {
+		t.Skip(err)
 	}
-	msg := "no PostgreSQL server binaries (initdb, postgres, pg_isready) under /usr/lib/postgresql/*/bin: install the Debian package 'postgresql' (make deps does)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: failing instead of skipping)")
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func pgMajor(binDir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return n
-}
-
-// pgCredential is who the server runs as: the 'postgres' system user when
-// the test runs as root (the server refuses to run as root), else nil (the
-// test's own user).
-func pgCredential(t *testing.T) (*syscall.Credential, int, int) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil, os.Geteuid(), os.Getegid()
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		t.Fatalf("running as root, and there is no 'postgres' user to run the server as (the Debian package 'postgresql' creates it): %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, uid, gid
-}
-
-// startPostgres starts a server for the test and registers its shutdown
-// and the removal of its directory with t.Cleanup.
-func startPostgres(t *testing.T) *pgServer {
-	t.Helper()
-	bin := pgBinDir(t)
-	cred, uid, gid := pgCredential(t)
-
-	// Not t.TempDir: that is mode 0700 under a directory of the same mode,
-	// which the postgres user cannot enter.
-	dir, err := os.MkdirTemp("", "cgoguard-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &pgServer{dir: dir, log: filepath.Join(dir, "server.log")}
 	t.Cleanup(func() {
-		s.stop(t)
-		os.RemoveAll(dir)
+		if err := s.Stop(); err != nil {
+			t.Error(err)
+		}
 	})
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, sock := filepath.Join(dir, "data"), filepath.Join(dir, "sock")
-	for _, d := range []string{data, sock} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(d, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := []string{"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C", "HOME=" + dir}
-
-	ctx, cancel := context.WithTimeout(context.Background(), pgInitdbTimeout)
-	defer cancel()
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "--auth=trust", "-U", "postgres",
-		"--no-sync", "--no-instructions", "--locale=C", "-E", "UTF8")
-	initdb.Dir, initdb.Env = dir, env
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-
-	// A port found free may be taken before the server binds it: try a
-	// few.
-	for try := 1; ; try++ {
-		err := s.start(bin, data, sock, env, cred)
-		if err == nil {
-			return s
-		}
-		if try == 3 || !strings.Contains(s.logText(), "could not bind") {
-			t.Fatalf("starting postgres: %v\nserver log:\n%s", err, s.logText())
-		}
-		t.Logf("starting postgres, try %d: %v; trying another port", try, err)
-	}
-}
-
-func (s *pgServer) start(bin, data, sock string, env []string, cred *syscall.Credential) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	logf, err := os.Create(s.log)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.port), "-k", sock,
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		// A backend whose client went away while it runs a query (the
-		// interrupted pg_sleep calls) notices within 50 ms and exits,
-		// rather than sleeping on with its connection slot.
-		"-c", "client_connection_check_interval=50ms",
-		"-c", "max_connections=100")
-	s.cmd.Dir, s.cmd.Env = s.dir, env
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: cred,
-		Setpgid:    true, // its own process group: stop can kill every process of it
-		// If the test binary dies without running its cleanups (a panic, a
-		// go test -timeout), the server shuts down at once (SIGQUIT is
-		// postgres's immediate shutdown) instead of outliving it.
-		Pdeathsig: syscall.SIGQUIT,
-	}
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that started the child exits,
-		// not the process: keep this goroutine, and so its thread, until
-		// the server has exited.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		defer close(done)
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.cmd.Wait()
-	}()
-	if err := <-started; err != nil {
-		<-done
-		return err
-	}
-	s.done = done
-
-	// Ready when pg_isready says so (it does not need to log in).
-	deadline := time.Now().Add(pgReadyTimeout)
-	for {
-		select {
-		case <-done:
-			return fmt.Errorf("postgres exited: %v", s.cmd.ProcessState)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := exec.CommandContext(ctx, filepath.Join(bin, "pg_isready"), "-q", "-h", "127.0.0.1",
-			"-p", strconv.Itoa(s.port), "-t", "2").Run()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("postgres not ready after %v (pg_isready: %v)", pgReadyTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop shuts the server down the way pg_ctl stop -m immediate does
-// (SIGQUIT), then SIGKILLs its process group if it has not exited in time.
-func (s *pgServer) stop(t *testing.T) {
-	if s.done == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.done:
-		return
-	case <-time.After(pgStopTimeout):
-	}
-	t.Errorf("postgres did not stop within %v of SIGQUIT: killing it\nserver log:\n%s", pgStopTimeout, s.logText())
-	s.kill()
-}
-
-func (s *pgServer) kill() {
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-s.done:
-	case <-time.After(pgStopTimeout):
-	}
-}
-
-func (s *pgServer) logText() string {
-	b, _ := os.ReadFile(s.log)
-	return string(b)
+	return s
 }
 
 // pgConnect opens a connection through the guard (PQconnectdb) and fails
@@ -314,7 +101,7 @@ func pgQuery(t *testing.T, c *pgclient.Conn, sql string, opts ...guard.Option) (
 }
 
 // pgCheckHealthy opens a fresh connection, runs SELECT 1+1 and closes it.
-func pgCheckHealthy(t *testing.T, s *pgServer) {
+func pgCheckHealthy(t *testing.T, s *pgserver.Server) {
 	t.Helper()
 	c := pgConnect(t, s.ConnInfo())
 	defer pgFinish(t, c)
@@ -556,16 +343,7 @@ func TestPostgresSilentPeer(t *testing.T) {
 // connection and reconnects.
 func TestPostgresExamplePgtimeout(t *testing.T) {
 	s := startPostgres(t)
-	bin := filepath.Join(t.TempDir(), "pgtimeout")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer bcancel()
-	if out, err := exec.CommandContext(bctx, goTool, "build", "-o", bin, "../examples/pgtimeout").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "../examples/pgtimeout")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,20 +1,6 @@
 package tests
 
-import (
-	"context"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"testing"
-)
-
-// goTool is the go command that runs the tests.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
+import "testing"
 
 // Go code outside the main module (a plugin built with -buildmode=plugin)
 // is Go's: a nil dereference in the plugin's Go code, in a callback from C
@@ -23,19 +9,8 @@ func goTool() string {
 // syscall frame is no longer valid", exit 2). A fault in the plugin's C
 // code is still recovered.
 func TestPluginGoFramesAreGo(t *testing.T) {
-	dir := t.TempDir()
-	so, bin := filepath.Join(dir, "plug.so"), filepath.Join(dir, "pluginprog")
-	for _, args := range [][]string{
-		{"build", "-buildmode=plugin", "-o", so, "github.com/cgoguard/cgoguard/tests/pluginprog/plug"},
-		{"build", "-o", bin, "github.com/cgoguard/cgoguard/tests/pluginprog"},
-	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*childTimeout)
-		out, err := exec.CommandContext(ctx, goTool(), args...).CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("go %v: %v\n%s", args, err, out)
-		}
-	}
+	so := buildProgram(t, "github.com/cgoguard/cgoguard/tests/pluginprog/plug", "-buildmode=plugin")
+	bin := buildProgram(t, "github.com/cgoguard/cgoguard/tests/pluginprog")
 	out, ws := runChild(t, childEnv(""), bin, so)
 	wantExit0(t, "pluginprog", ws, out)
 	wantContains(t, "pluginprog", out,

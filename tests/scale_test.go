@@ -32,7 +32,7 @@ type scaleRun struct {
 	intr, ret                        []time.Duration // lateness past each deadline
 	wdCPU                            time.Duration   // the watchdog thread's CPU time during the run
 	elapsed                          time.Duration
-	interrupts                       uint64                // guard.ReadStats().Interrupted during the run
+	interrupts                       uint64                // guard.ReadStats().Interrupts during the run
 	wd                               payload.WatchdogStats // the watchdog's counters during the run
 	fds, threads, rssKiB             [2]int                // after warm-up, at the end
 }
@@ -140,7 +140,7 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 	wd1 := payload.ReadWatchdogStats()
 	s.wd = payload.WatchdogStats{Passes: wd1.Passes - wd0.Passes, Visits: wd1.Visits - wd0.Visits,
 		Fences: wd1.Fences - wd0.Fences, Sent: wd1.Sent - wd0.Sent, NotResent: wd1.NotResent - wd0.NotResent}
-	s.interrupts = guard.ReadStats().Interrupted - st0.Interrupted
+	s.interrupts = guard.ReadStats().Interrupts - st0.Interrupts
 	s.elapsed = time.Since(t0)
 	runtime.GC()
 	s.fds[1], s.threads[1], s.rssKiB[1] = countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), rssKiB(t)

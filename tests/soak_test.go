@@ -118,7 +118,7 @@ func TestSoak(t *testing.T) {
 	if err := guard.SetDumpLimits(guard.DumpLimits{MaxFiles: 8, MaxBytes: 64 << 20, MinInterval: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	defer guard.SetDumpLimits(guard.DefaultDumpLimits)
+	defer guard.SetDumpLimits(guard.DefaultDumpLimits())
 	statsBefore := guard.ReadStats()
 
 	var counts soakCounts

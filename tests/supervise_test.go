@@ -30,57 +30,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	buildService     = sync.OnceValues(func() (string, error) { return buildOnce("github.com/cgoguard/cgoguard/examples/service") })
-	buildSuperviseFn = sync.OnceValues(func() (string, error) { return buildOnce("github.com/cgoguard/cgoguard/tests/superviseprog") })
-)
-
-// buildOnce builds pkg into a directory of its own that lives as long as the
-// test binary (removed by TestMain through crashprogDir's sibling list).
-func buildOnce(pkg string) (string, error) {
-	dir, err := os.MkdirTemp("", "supervise-bin-")
-	if err != nil {
-		return "", err
-	}
-	superviseBinDirs.Lock()
-	superviseBinDirs.dirs = append(superviseBinDirs.dirs, dir)
-	superviseBinDirs.Unlock()
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin, nil
-}
-
-var superviseBinDirs struct {
-	sync.Mutex
-	dirs []string
-}
-
-func removeSuperviseBins() {
-	superviseBinDirs.Lock()
-	defer superviseBinDirs.Unlock()
-	for _, d := range superviseBinDirs.dirs {
-		os.RemoveAll(d)
-	}
-}
-
+// serviceBin and superviseProg build the two masters (once per test binary
+// run).
 func serviceBin(t *testing.T) string {
 	t.Helper()
-	bin, err := buildService()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return sharedProgram(t, "github.com/cgoguard/cgoguard/examples/service")
 }
 
 func superviseProg(t *testing.T) string {
 	t.Helper()
-	bin, err := buildSuperviseFn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return sharedProgram(t, "github.com/cgoguard/cgoguard/tests/superviseprog")
 }
 
 // lockedBuffer collects a master's output (its workers' too).

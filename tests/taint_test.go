@@ -83,23 +83,23 @@ func TestTaintOfInterrupts(t *testing.T) {
 
 // Forced in an allocate/free loop, the thread is nearly always stopped
 // inside malloc or free, which may leave the allocator locked: in a process
-// of its own (tests/allocprog), which reports each stop.
-// The same holds for a plain cgo call inside guard.Do (allocprog -do): a
+// of its own (tests/taintprog), which reports each stop.
+// The same holds for a plain cgo call inside guard.Do (taintprog -do): a
 // binding that allocates (converting a Go string, say) after its deadline
 // passed is stopped there with WithGrace(0).
 func TestTaintForcedInAllocator(t *testing.T) {
-	bin := buildProgram(t, "./allocprog")
+	bin := buildProgram(t, "./taintprog")
 	for _, args := range [][]string{nil, {"-do"}} {
-		t.Run(fmt.Sprint("allocprog", args), func(t *testing.T) { checkAllocprog(t, bin, args) })
+		t.Run(fmt.Sprint("taintprog", args), func(t *testing.T) { checkTaintprog(t, bin, args) })
 	}
 }
 
-func checkAllocprog(t *testing.T, bin string, args []string) {
+func checkTaintprog(t *testing.T, bin string, args []string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("allocprog: %v\n%s", err, out)
+		t.Fatalf("taintprog: %v\n%s", err, out)
 	}
 	inAlloc := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -176,7 +176,7 @@ func TestOnCrashAndStats(t *testing.T) {
 	}
 
 	s := guard.ReadStats()
-	if s.Crashes-before.Crashes != 3 || s.Interrupts-before.Interrupts != 2 || s.Recovered-before.Recovered < 3 {
+	if s.Crashes-before.Crashes != 3 || s.Interrupts-before.Interrupts != 2 {
 		t.Errorf("stats before %+v\nafter %+v", before, s)
 	}
 	if s.LastTaint.Level != guard.TaintLibrary || !strings.Contains(s.LastTaint.Reason, "system call") || s.LastTime.IsZero() {

@@ -66,5 +66,5 @@ func main() {
 
 	s := guard.ReadStats()
 	fmt.Printf("\nstill running: %d crashes recovered, %d dumps written to %s, pid %d\n",
-		s.Recovered, s.DumpsWritten, dumpDir, os.Getpid())
+		s.Crashes, s.DumpsWritten, dumpDir, os.Getpid())
 }

@@ -1,6 +1,9 @@
-// Command crashprog is a helper for the subprocess tests in tests/crash_test.go:
-// it crashes (or waits to be crashed) in the ways those tests need, so that
+// Command crashprog is the program of the subprocess tests of crashes: it
+// crashes (or waits to be crashed) in the ways those tests need, so that
 // the test process can check how it died. It is not meant to be run by hand.
+// Its modes serve tests/crash_test.go (unguarded), kill_test.go (sleepers),
+// symbols_test.go (ownsymbolizer, dladdr), do_test.go (do-*),
+// recover_test.go (do-recover-*) and dumpdir_test.go (dump-dir).
 //
 //	crashprog [-install] [-labels] unguarded
 //	                                    guarded faults first (with -install), then an unguarded C NULL write

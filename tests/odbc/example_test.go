@@ -24,7 +24,7 @@ func TestODBCExample(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(rctx, bin, "-dsn", dsn(server.port))
+	cmd := exec.CommandContext(rctx, bin, "-dsn", dsn(server.Port))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	t.Logf("examples/odbc:\n%s", out.String())

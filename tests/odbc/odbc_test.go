@@ -25,14 +25,16 @@ import (
 	_ "github.com/alexbrainman/odbc" // registers "odbc"
 	"github.com/cgoguard/cgoguard/guard"
 	"github.com/cgoguard/cgoguard/guard/guardsql"
+	"github.com/cgoguard/cgoguard/tests/internal/pgserver"
 )
 
-var server *pgServer
+// server is the PostgreSQL server TestMain starts (tests/internal/pgserver).
+var server *pgserver.Server
 
 func TestMain(m *testing.M) {
-	s, err := startPostgres()
+	s, err := pgserver.Start(pgserver.Options{MaxConnections: 150, DirPrefix: "cgoguard-odbc-pg-"})
 	if err != nil {
-		if os.Getenv("CI") == "" {
+		if errors.Is(err, pgserver.ErrNoServer) && os.Getenv("CI") == "" {
 			fmt.Println("skipping the ODBC tests:", err)
 			os.Exit(0)
 		}
@@ -42,7 +44,7 @@ func TestMain(m *testing.M) {
 	server = s
 	// The process's first guard error with frames pays the symbolizer's
 	// first use: take it here, not in a timed test.
-	db, err := guardsql.Open("odbc", dsn(s.port), guard.WithTimeout(200*time.Millisecond))
+	db, err := guardsql.Open("odbc", dsn(s.Port), guard.WithTimeout(200*time.Millisecond))
 	if err == nil {
 		var v string
 		err = db.QueryRow("SELECT pg_sleep(5)").Scan(&v)
@@ -53,12 +55,23 @@ func TestMain(m *testing.M) {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "warm-up:", err)
-		s.stop()
+		stopServer(s)
 		os.Exit(1)
 	}
 	code := m.Run()
-	s.stop()
+	if !stopServer(s) && code == 0 {
+		code = 1
+	}
 	os.Exit(code)
+}
+
+// stopServer stops the server and says whether it stopped in time.
+func stopServer(s *pgserver.Server) bool {
+	err := s.Stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return err == nil
 }
 
 func dsn(port int) string {
@@ -109,7 +122,7 @@ func backendPID(ctx context.Context, q interface {
 // of its own (not guarded, not pooled).
 func clientBackends(t *testing.T) int {
 	t.Helper()
-	db, err := sql.Open("odbc", dsn(server.port))
+	db, err := sql.Open("odbc", dsn(server.Port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +192,7 @@ func checkNeverSeen(t *testing.T, db *sql.DB, poisoned map[int]bool) {
 // stopped at once, the connection is abandoned, healthy queries go on,
 // and its backend is never seen again.
 func TestODBCSleepPastDeadline(t *testing.T) {
-	db := open(t, server.port)
+	db := open(t, server.Port)
 	ctx := context.Background()
 	poisoned := map[int]bool{}
 	before := guardsql.Abandoned()
@@ -314,7 +327,7 @@ func (f *freezer) port() int { return f.ln.Addr().(*net.TCPAddr).Port }
 // stopped at its deadline (no SQLCancel is involved); new connections
 // through the proxy work; db.Close() returns at once.
 func TestODBCDeadNetwork(t *testing.T) {
-	f := newFreezer(t, server.port)
+	f := newFreezer(t, server.Port)
 	db := open(t, f.port())
 	ctx := context.Background()
 	c, err := db.Conn(ctx)
@@ -394,7 +407,7 @@ func TestODBCSilentPeerConnect(t *testing.T) {
 // timed-out one is an InterruptError, and no query after a connection
 // was poisoned runs on its backend.
 func TestODBCMixed(t *testing.T) {
-	db := open(t, server.port)
+	db := open(t, server.Port)
 	db.SetMaxOpenConns(16)
 	ctx := context.Background()
 	var seq atomic.Int64
@@ -524,7 +537,7 @@ func TestODBCLeaks(t *testing.T) {
 		mu.Unlock()
 	}()
 	silent := open(t, ln.Addr().(*net.TCPAddr).Port, guard.WithTimeout(20*time.Millisecond))
-	live := open(t, server.port, guard.WithTimeout(50*time.Millisecond))
+	live := open(t, server.Port, guard.WithTimeout(50*time.Millisecond))
 	// Warm up: the watchdog, the pools' openers.
 	silent.Ping()
 	var v string

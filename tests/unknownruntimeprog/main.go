@@ -33,7 +33,7 @@ func main() {
 
 	ran := false
 	err := guard.Do(func() { ran = true })
-	if !errors.Is(err, guard.ErrRuntimeUnsupported) || ran {
+	if !errors.Is(err, guard.ErrRuntimeUnsupported) || !errors.Is(err, guard.ErrUnsupported) || ran {
 		fail("Do: got %v (f ran: %v), want ErrRuntimeUnsupported without running f", err, ran)
 	}
 	if !strings.Contains(err.Error(), runtime.Version()) {
@@ -41,7 +41,7 @@ func main() {
 	}
 	fmt.Printf("Do refused: %v\n", err)
 	err = guard.DoContext(context.Background(), func() { ran = true }, guard.WithTimeout(time.Second))
-	if !errors.Is(err, guard.ErrRuntimeUnsupported) || ran {
+	if !errors.Is(err, guard.ErrRuntimeUnsupported) || !errors.Is(err, guard.ErrUnsupported) || ran {
 		fail("DoContext: got %v (f ran: %v), want ErrRuntimeUnsupported", err, ran)
 	}
 	fmt.Println("DoContext refused")

@@ -34,6 +34,10 @@ void examplec_parse_request(void *arg) {
 	r->out = examplec_parse(r->in);
 }
 
+// For guard.CallFunc: integer arguments, an integer result. Dividing by 0
+// raises SIGFPE.
+long examplec_divide(long a, long b) { return a / b; }
+
 // Waits for something that never comes, in nanosleep.
 void examplec_stall(void *arg) {
 	(void)arg;
@@ -81,3 +85,7 @@ var (
 	// StallFunc ignores its argument and never returns, as Stall.
 	StallFunc = unsafe.Pointer(C.examplec_stall)
 )
+
+// Divide, for guard.CallFunc, is long divide(long a, long b): a / b, and
+// SIGFPE when b is 0.
+var Divide = unsafe.Pointer(C.examplec_divide)

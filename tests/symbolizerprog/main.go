@@ -1,4 +1,4 @@
-// Command symprog is a helper for tests/symbolizer_test.go: it measures
+// Command symbolizerprog is a helper for tests/symbols_test.go: it measures
 // what symbolizing C frames costs the process in C memory, and prints
 //
 //	growth-kib <KiB>

@@ -1,5 +1,9 @@
 package tests
 
+// What the calls accept and refuse, before any C runs: nil functions, too
+// many arguments, bad options, Go pointers to Go pointers (cgo's rules);
+// and CallFunc's arguments and result.
+
 import (
 	"context"
 	"errors"
@@ -14,6 +18,7 @@ import (
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
+// Bad arguments and options are errors, not crashes.
 func TestBadInput(t *testing.T) {
 	if err := guard.Call(nil, nil); !errors.Is(err, guard.ErrNilFunction) {
 		t.Errorf("Call(nil): %v", err)
@@ -25,10 +30,10 @@ func TestBadInput(t *testing.T) {
 	if err := guard.CallContext(nilCtx, payload.Empty, nil); err == nil {
 		t.Error("CallContext(nil ctx): no error")
 	}
-	if _, err := guard.CallFunc(nil); !errors.Is(err, guard.ErrNilFunction) {
+	if _, err := guard.CallFunc(nil, nil); !errors.Is(err, guard.ErrNilFunction) {
 		t.Errorf("CallFunc(nil): %v", err)
 	}
-	if _, err := guard.CallFunc(payload.Sum6, 1, 2, 3, 4, 5, 6, 7); !errors.Is(err, guard.ErrTooManyArgs) {
+	if _, err := guard.CallFunc(payload.Sum6, []uintptr{1, 2, 3, 4, 5, 6, 7}); !errors.Is(err, guard.ErrTooManyArgs) {
 		t.Errorf("CallFunc with 7 args: %v", err)
 	}
 	if err := guard.Call(payload.Empty, nil, guard.WithMaxFrames(-1)); err == nil {
@@ -42,75 +47,21 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestContextDoneBeforeCall(t *testing.T) {
-	cause := errors.New("shutting down")
-	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(cause)
-	r := payload.NewResult(5)
-	defer payload.Free(r)
-	err := guard.CallContext(ctx, payload.Healthy, unsafe.Pointer(r))
-	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
-		t.Fatalf("got %v, want context.Canceled and the cause", err)
-	}
-	var ns *guard.NotStartedError
-	if !errors.As(err, &ns) {
-		t.Fatalf("%T is not a *NotStartedError", err)
-	}
-	if r.Out() != 0 {
-		t.Fatal("the function ran")
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 0)
-	defer dcancel()
-	if _, err := guard.CallFuncContext(dctx, payload.Sum6, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("expired ctx: %v", err)
-	}
-	if err := guard.CallContext(context.Background(), payload.Healthy, unsafe.Pointer(r)); err != nil || r.Out() != 11 {
-		t.Fatalf("live ctx: %v, out %d", err, r.Out())
-	}
-}
-
-// A guard entered through the C API on a thread C created: it has no
-// alternate signal stack, so the guard gives it one; a stack overflow is
-// then caught too.
-func TestCThreadWithoutAltStack(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		fn   unsafe.Pointer
-	}{{"null_write", payload.NullWrite}, {"stack_overflow", payload.StackOverflw}, {"abort", payload.Abort}} {
-		for i := 0; i < 20; i++ {
-			rc, sig, depth := payload.GuardInCThread(tc.fn)
-			if rc == -101 {
-				t.Fatal("new C thread already had an alternate stack: test is void")
-			}
-			if rc != cgoguardFault || depth != 0 {
-				t.Fatalf("%s in a C thread: rc %d, depth after %d", tc.name, rc, depth)
-			}
-			want := syscall.SIGSEGV
-			if tc.name == "abort" {
-				want = syscall.SIGABRT
-			}
-			if sig != want {
-				t.Fatalf("%s in a C thread: signal %v, want %v", tc.name, sig, want)
-			}
-		}
-	}
-}
-
 func TestCallFunc(t *testing.T) {
-	got, err := guard.CallFunc(payload.Sum6, 1, 2, 3, 4, 5, 6)
+	got, err := guard.CallFunc(payload.Sum6, []uintptr{1, 2, 3, 4, 5, 6})
 	if err != nil || got != 1+4+9+16+25+36 {
 		t.Fatalf("CallFunc(sum6) = %d, %v", got, err)
 	}
-	got, err = guard.CallFunc(payload.Div6, 84, 2)
+	got, err = guard.CallFunc(payload.Div6, []uintptr{84, 2})
 	if err != nil || got != 42 {
 		t.Fatalf("CallFunc(div 84/2) = %d, %v", got, err)
 	}
-	_, err = guard.CallFunc(payload.Div6, 1, 0)
+	_, err = guard.CallFunc(payload.Div6, []uintptr{1, 0})
 	var ce *guard.CrashError
 	if !errors.As(err, &ce) || ce.Signal != syscall.SIGFPE {
 		t.Fatalf("CallFunc(div 1/0): %v", err)
 	}
-	got, err = guard.CallFunc(payload.Sum6) // missing arguments are zero
+	got, err = guard.CallFunc(payload.Sum6, nil) // missing arguments are zero
 	if err != nil || got != 0 {
 		t.Fatalf("CallFunc(sum6) with no args = %d, %v", got, err)
 	}

@@ -1,5 +1,9 @@
 package tests
 
+// A CPU profile taken while guarded faults happen survives and is valid.
+// faultLoop, the background of guarded faults, is here; it also serves
+// gopanics_test.go, notify_test.go and deadline_test.go.
+
 import (
 	"bytes"
 	"compress/gzip"
@@ -10,14 +14,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -76,74 +77,6 @@ func faultLoop(t *testing.T, n int) (stop func() int64) {
 			}
 		})
 		return count.Load()
-	}
-}
-
-func nilDeref() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err, _ = r.(error)
-		}
-	}()
-	var p *[16]int
-	p[3] = 1
-	return nil
-}
-
-//go:noinline
-func divide(a, b int) int { return a / b }
-
-func divZero() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err, _ = r.(error)
-		}
-	}()
-	divide(1, 0)
-	return nil
-}
-
-// Go's own faults stay Go panics, recoverable, while other goroutines take
-// guarded faults in C.
-func TestGoPanicsStayPanics(t *testing.T) {
-	stop := faultLoop(t, 4)
-	defer stop()
-	for i := 0; i < 2000; i++ {
-		var re runtime.Error
-		if err := nilDeref(); !errors.As(err, &re) || !strings.Contains(err.Error(), "nil pointer dereference") {
-			t.Fatalf("nil dereference in Go: recovered %v", err)
-		}
-		if err := divZero(); !errors.As(err, &re) || !strings.Contains(err.Error(), "integer divide by zero") {
-			t.Fatalf("divide by zero in Go: recovered %v", err)
-		}
-	}
-	if n := stop(); n == 0 {
-		t.Fatal("no guarded fault happened meanwhile")
-	}
-}
-
-// os/signal keeps delivering after the guard is installed.
-func TestSignalNotify(t *testing.T) {
-	stop := faultLoop(t, 2)
-	defer stop()
-	// The guarded signals too: sent with kill(), they are asynchronous to
-	// Go (os/signal delivers them), and to cgoguard none is a fault.
-	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM,
-		syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL} {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, sig)
-		if err := syscall.Kill(os.Getpid(), sig); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case got := <-ch:
-			if got != sig {
-				t.Errorf("got %v, want %v", got, sig)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("%v not delivered", sig)
-		}
-		signal.Stop(ch)
 	}
 }
 

@@ -1,5 +1,7 @@
-// Command cbcrash faults in C code called, without a guard, from a Go
-// callback that guarded C code made. The outer guard must not take that
+// Command callbackcrashprog is the program of
+// TestUnguardedFaultInsideGoCallback (tests/callback_crash_test.go): it
+// faults in C code called, without a guard, from a Go callback that guarded
+// C code made. The outer guard must not take that
 // fault (jumping over the Go callback's frames would corrupt the runtime):
 // the process must crash the way Go crashes for any unguarded C fault.
 package main

@@ -1,8 +1,8 @@
-// Command allocprog is a helper for tests/taint_test.go: it stops a C
-// allocate/free loop at its deadline, with no grace, until a stop lands
-// inside the allocator, and prints how each stop was classified. Such a stop
-// may leave the allocator's lock held, so this runs in a process of its own
-// that exits right after. It is not meant to be run by hand. With -do, the
+// Command taintprog is the program of TestTaintForcedInAllocator
+// (tests/taint_test.go): it stops a C allocate/free loop at its deadline,
+// with no grace, until a stop lands inside the allocator, and prints how
+// each stop was classified. Such a stop may leave the allocator's lock
+// held, so this runs in a process of its own that exits right after. It is not meant to be run by hand. With -do, the
 // loop is a plain cgo call inside guard.Do with the same options instead of
 // a guard.Call.
 //
