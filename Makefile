@@ -2,14 +2,15 @@
 #
 #   make demo    run the main example (examples/segv)
 #   make test    everything CI runs
-#   make bench   guarded call vs raw cgo, seed-style wrapper and go-plugin, side by side
-#                (and guardsql vs go-sqlite3 alone: make bench-guardsql)
+#   make bench   guarded call vs raw cgo, seed-style wrapper and go-plugin, side by side,
+#                then lateness, scale, guardhttp, and last make bench-supervise and
+#                make bench-guardsql (docs/benchmarks.md)
 #   make stress  the randomized soak for 10 minutes (+ profile, + race)
 #   make lib     libcgoguard.a from csrc/ alone (no Go)
 #   make test-c  the C API test and the C examples (examples/c), no Go
 #   make digest  refresh the csrc/ digest in guard/ after editing the C core
-#   make check   the edit-test loop: gofmt, vet, the package tests and the fast
-#                integration tests (under 2 minutes; no deps, no other Go release)
+#   make check   the edit-test loop: gofmt, vet, the guard packages' tests and the
+#                fast integration tests, all -short (no deps, no other Go release)
 
 GO      ?= go
 CC      ?= gcc
@@ -23,8 +24,9 @@ GOTESTFLAGS ?=
 CORE_SRC := $(wildcard csrc/*.c) $(wildcard csrc/*.S)
 CORE_OBJ := $(patsubst csrc/%,$(BUILD)/obj/%.o,$(CORE_SRC))
 
-# demo and test first install what they need (.ci/deps.sh: gcc; for the tests
-# also zlib and libpq headers and a PostgreSQL server).
+# demo and test first install what they need with .ci/deps.sh (demo: gcc;
+# test: also the zlib, libpq, SQLite and unixODBC headers, psqlODBC, a
+# PostgreSQL server, LLDB; the script's header says what needs each).
 
 .PHONY: all deps demo check test test-go test-go-versions test-go-latest test-go-oldest test-race test-c test-examples-c test-cross test-soak test-binding test-odbc test-supervise test-http stress bench bench-supervise lib digest clean
 
@@ -51,19 +53,24 @@ $(BUILD)/obj/%.o: csrc/% $(wildcard csrc/*.h) include/cgoguard.h
 deps:
 	@sh .ci/deps.sh
 
-# The edit-test loop. The slow tests it leaves out (soak, scale, supervise,
-# PostgreSQL, LLDB, Go's own runtime programs) run in make test.
+# The edit-test loop, -short throughout. The slow tests it leaves out (soak,
+# scale, supervise, PostgreSQL, LLDB, Go's own runtime programs, the
+# TestConcurrent* loads) and the other modules (tests/bench, tests/binding,
+# tests/odbc) run in make test.
 check:
 	@test -z "$$(gofmt -l guard tests examples)" || { gofmt -l guard tests examples; echo "gofmt: files above"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -short -timeout 5m $(TESTLDFLAGS) ./guard/...
 	$(GO) test -count=1 -short -timeout 5m -skip '^(TestSupervise|TestSoak|TestDeadlineScale|TestPostgres|TestCrashDumpLLDB|TestGoRuntime|TestConcurrent)' $(TESTLDFLAGS) ./tests/
 
+# Everything, in this order; .ci/run (CI) is exactly this.
 test: deps
 	$(MAKE) test-go test-race test-c test-cross test-bench-build test-binding test-odbc test-soak test-supervise test-http test-go-versions
 
-# guard/supervise: the master/worker tests, verbose for the load counts
-# (requests answered, failed, refused through 20 restarts and 2 kills).
+# guard/supervise: its package tests, then the master/worker tests in tests/
+# (TestSupervise*), verbose for the load counts (requests answered, failed,
+# refused through 20 restarts and 2 kills), their output kept in
+# build/test-supervise.txt.
 test-supervise:
 	$(GO) test -count=1 $(GOTESTFLAGS) ./guard/supervise/...
 	@mkdir -p $(BUILD)
@@ -91,17 +98,23 @@ stress:
 	$(GO) test -count=1 -run TestSoak -v -timeout 30m -race $(TESTLDFLAGS) ./tests/ -args -soak=3m
 	$(GO) test -count=1 -run TestDeadlineScale -v -timeout 30m $(TESTLDFLAGS) ./tests/ -args -scale.full
 
+# The root module on the machine's Go: vet, a build with
+# -tags cgoguard_nosymbolizer, and every package's tests (TestSupervise*
+# left to test-supervise).
 test-go:
 	$(GO) vet ./...
 	$(GO) build -tags cgoguard_nosymbolizer ./...
 	$(GO) test -count=1 -skip '^TestSupervise' $(TESTLDFLAGS) $(GOTESTFLAGS) ./...
 
-# The release matrix (README, "Go releases"). test-go runs the whole root
-# suite on the machine's Go (1.26); this runs it again on Go 1.27, then
-# vet and the fault, timeout, Do and runtime-compatibility tests on Go
-# 1.25, and Do under 1.27's GOEXPERIMENT=runtimesecret (asmcgocall's call
-# site moves there). The go command fetches each toolchain through the
-# module proxy (about 10 s the first time).
+# The release matrix (README, Platforms). test-go runs the whole root
+# suite on the machine's Go (1.26). test-go-latest, on Go 1.27: vet, the
+# examples built, the whole root suite again, four of the TestSupervise
+# tests, and under GOEXPERIMENT=runtimesecret (asmcgocall's call site
+# moves there) TestDoUnderRuntimeSecret, TestDoFaultMatrix and
+# TestUnknownRuntime. test-go-oldest, on Go 1.25: vet and the fault,
+# timeout, Do and runtime-compatibility tests (SLICE_OLDEST). The go
+# command fetches each toolchain through the module proxy (about 10 s the
+# first time).
 GO_LATEST ?= go1.27.3
 GO_OLDEST ?= go1.25.5
 SLICE_OLDEST := ^(TestFault|TestDeadline|TestContext|TestDo|TestCallInsideDo|TestRetries|TestStaleDeadline|TestCPULoop|TestMalloc|TestLazy|TestUnguarded|TestGoRuntime|TestUnknownRuntime|TestRuntimeSymbolsAllowed|TestBoundary|TestThreadSlot|TestFindThisRuntime|TestCallSite|TestCheck)
@@ -151,11 +164,13 @@ test-odbc:
 bench-guardsql:
 	cd tests/binding && $(GO) test -run '^$$' -bench 'Select1' -benchmem -count $(BENCHCOUNT) -timeout 30m .
 
-# The race detector run skips the 10,000-repeat loops (-short).
+# The guard packages and tests/ under the race detector; -short skips the
+# 10,000-repeat loops.
 test-race:
 	$(GO) test -count=1 -race -short $(TESTLDFLAGS) ./guard/... ./tests/...
 
-# The C API on its own: a C program linked against libcgoguard.a.
+# The C API on its own: tests/c/capi_test.c linked against libcgoguard.a,
+# built and run, then test-examples-c.
 test-c: lib
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) -Iinclude tests/c/capi_test.c libcgoguard.a -o $(BUILD)/capi_test
@@ -199,9 +214,11 @@ test-cross:
 # time, interleaved (robust to a loaded machine). Last, interrupt lateness over 10,000 timed-out calls, idle and
 # with both cores busy (beside Go's own timer at the same deadlines),
 # cancellation latency around the lazy threshold, deadlines at scale (2,000
-# blocked calls, steady and storm), and the fault round trip with crash
-# dump captures on and with a dump written. Record the load before and after with the
-# numbers (docs/benchmarks.md): the machine may be shared.
+# blocked calls, steady and storm), the fault round trip with crash
+# dump captures on and with a dump written, and guardhttp's trivial request
+# bare and guarded. It prints the load before and after (the machine may be
+# shared: keep both with the numbers, docs/benchmarks.md), then runs
+# bench-supervise and bench-guardsql.
 BENCHMOD   := tests/bench
 BENCHOUT   := $(CURDIR)/$(BUILD)/bench.txt
 BENCHCOUNT ?= 5
@@ -233,11 +250,13 @@ bench-supervise:
 	($(GO) test -count=1 -run 'TestSuperviseFigures' -v -timeout 10m $(TESTLDFLAGS) ./tests/ -args -supervise-figures; \
 		echo $$? >$(BUILD)/bench-supervise.rc) | tee $(BUILD)/bench-supervise.txt; exit $$(cat $(BUILD)/bench-supervise.rc)
 
-# A quick compile check of the tests/bench module (not part of make test).
+# Vet, and so compile, the tests/bench module without running a benchmark
+# (make test runs this; make bench runs the benchmarks).
 .PHONY: test-bench-build
 test-bench-build:
 	cd $(BENCHMOD) && $(GO) vet ./...
 
+# Refresh the csrc/ digest in guard/csrc_linux_amd64.c after editing csrc/ or include/.
 digest:
 	@d=$$(for f in $$(ls csrc/* include/* | LC_ALL=C sort); do printf '%s\n' "$$f"; cat "$$f"; done | sha256sum | cut -d' ' -f1); \
 	sed -i "s/csrc digest: .*/csrc digest: $$d/" guard/csrc_linux_amd64.c; echo "csrc digest: $$d"
