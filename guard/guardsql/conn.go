@@ -198,11 +198,12 @@ func (f *fetch) read(rs driver.Rows, err error) {
 	if r == nil {
 		return
 	}
-	n := len(f.cols)
-	if cap(r.first) < n {
-		r.first = make([]driver.Value, n)
+	if n := len(f.cols); len(r.first) != n {
+		if cap(r.first) < n {
+			r.first = make([]driver.Value, n)
+		}
+		r.first = r.first[:n]
 	}
-	r.first = r.first[:n]
 	f.state = fetching
 	r.firstErr = rs.Next(r.first)
 	f.state = fetched
@@ -249,31 +250,16 @@ func (c *conn) retain(x any) {
 	c.mu.Unlock()
 }
 
-// call runs f, a call into the driver on c, under the guard.
+// call runs f, a call into the driver on c, under the guard: c.cfg.do,
+// or the same inline for the common case (no options, a context that is
+// never done: guard.Do).
 func (c *conn) call(ctx context.Context, f func()) error {
 	if c.poisoned.Load() {
 		return driver.ErrBadConn
 	}
-	if c.plain && ctx.Done() == nil {
-		return c.doPlain(f)
+	if !c.plain || ctx.Done() != nil {
+		return c.cfg.do(ctx, f, c)
 	}
-	return c.cfg.do(ctx, f, c)
-}
-
-// callNoCancel is call(noCancel(ctx), f).
-func (c *conn) callNoCancel(ctx context.Context, f func()) error {
-	if c.poisoned.Load() {
-		return driver.ErrBadConn
-	}
-	if c.plain {
-		return c.doPlain(f) // noCancel(ctx) is never done
-	}
-	return c.cfg.do(noCancel(ctx), f, c)
-}
-
-// doPlain is config.do without a deadline, a cancellation or an option
-// (c.plain and a context that is never done): guard.Do.
-func (c *conn) doPlain(f func()) error {
 	finished := false
 	defer func() {
 		if !finished {
@@ -286,6 +272,15 @@ func (c *conn) doPlain(f func()) error {
 		c.poison()
 	}
 	return err
+}
+
+// noCancel is noCancel(ctx), or for c.plain (nothing to see in ctx but
+// Done) context.Background().
+func (c *conn) noCancel(ctx context.Context) context.Context {
+	if c.plain {
+		return context.Background()
+	}
+	return noCancel(ctx)
 }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
@@ -406,6 +401,9 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		// QueryContext may run the query on a goroutine of its own
 		// whatever the context (github.com/alexbrainman/odbc does).
 		return nil, driver.ErrSkip
+	}
+	if gerr == nil && err == nil {
+		return c.newRows(rs, &f, ctx), nil
 	}
 	return c.queried(ctx, rs, err, gerr, &f)
 }

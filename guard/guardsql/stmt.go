@@ -83,6 +83,9 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		}
 		gerr = s.c.call(ctx, func() { rs, err = s.inner.Query(vals); f.read(rs, err) }) //nolint:staticcheck // context-free on purpose
 	}
+	if gerr == nil && err == nil {
+		return s.c.newRows(rs, &f, ctx), nil
+	}
 	return s.c.queried(ctx, rs, err, gerr, &f)
 }
 
@@ -163,7 +166,7 @@ func (r *rows) Next(dest []driver.Value) error {
 // context's values, and the configured timeout.
 func (r *rows) Close() error {
 	var err error
-	gerr := r.c.callNoCancel(r.ctx, func() { err = r.inner.Close() })
+	gerr := r.c.call(r.c.noCancel(r.ctx), func() { err = r.inner.Close() })
 	if r.c.poisoned.Load() {
 		r.c.retain(r.inner)
 		err, gerr = nil, nil
@@ -289,7 +292,7 @@ func (t *tx) Commit() error {
 
 func (t *tx) Rollback() error {
 	var err error
-	if gerr := t.c.callNoCancel(t.ctx, func() { err = t.inner.Rollback() }); gerr != nil {
+	if gerr := t.c.call(t.c.noCancel(t.ctx), func() { err = t.inner.Rollback() }); gerr != nil {
 		return gerr
 	}
 	return err
