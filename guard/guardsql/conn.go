@@ -119,6 +119,7 @@ type conn struct {
 	inner    driver.Conn
 	cfg      *config
 	plain    bool // cfg.plain: no options
+	first    bool // no WithTimeout: a query may read its first row (fetch)
 	poisoned atomic.Bool
 
 	// What inner implements, found once.
@@ -146,7 +147,7 @@ type conn struct {
 }
 
 func newConn(ic driver.Conn, cfg *config) *conn {
-	c := &conn{inner: ic, cfg: cfg, plain: cfg.plain}
+	c := &conn{inner: ic, cfg: cfg, plain: cfg.plain, first: cfg.timed == nil}
 	c.rows1.c = c
 	c.execer, _ = ic.(driver.Execer)   //nolint:staticcheck
 	c.queryer, _ = ic.(driver.Queryer) //nolint:staticcheck
@@ -176,7 +177,9 @@ func (c *conn) newRows(inner driver.Rows, f *fetch, ctx context.Context) *rows {
 // case) and, when the connection's rows1 are free (into), the first row
 // (which database/sql's first Next then takes). With go-sqlite3 the first
 // row is already stepped by the query; another driver fetches it a call
-// earlier than it would have, under the same context.
+// earlier than it would have, under the same context. Not with
+// WithTimeout, whose deadline is each call's own: the query and its
+// first Next would share one.
 type fetch struct {
 	cols  []string
 	into  *rows // rows1, to read the first row into; nil: not read
@@ -381,7 +384,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	var err error
 	var gerr error
 	var f fetch
-	if !c.rows1Busy {
+	if c.first && !c.rows1Busy {
 		f.into = &c.rows1
 	}
 	q, qc := c.queryer, c.queryerCtx

@@ -71,7 +71,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	var err error
 	var gerr error
 	var f fetch
-	if !s.c.rows1Busy {
+	if s.c.first && !s.c.rows1Busy {
 		f.into = &s.c.rows1
 	}
 	if sc, ok := s.inner.(driver.StmtQueryContext); ok && named(args) {
