@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cgoguard/cgoguard/guard"
 )
 
 // abandoned holds every poisoned connection's driver objects for the life
@@ -116,6 +118,8 @@ func (c *connector) Driver() driver.Driver { return c.drv }
 type conn struct {
 	inner    driver.Conn
 	cfg      *config
+	plain    bool // cfg.plain: no options
+	first    bool // no WithTimeout: a query may read its first row (fetch)
 	poisoned atomic.Bool
 
 	// What inner implements, found once.
@@ -134,15 +138,16 @@ type conn struct {
 
 	// rows1 serves the connection's queries one at a time without an
 	// allocation (database/sql calls nothing on rows once they are
-	// closed); a query while it is busy gets rows of its own. Like the
-	// rest of a driver.Conn, it is used by one goroutine at a time
-	// (database/sql holds the connection's lock around every call).
+	// closed), and holds their first row (fetch); a query while it is
+	// busy gets rows of its own. Like the rest of a driver.Conn, it is
+	// used by one goroutine at a time (database/sql holds the
+	// connection's lock around every call).
 	rows1     rows
 	rows1Busy bool
 }
 
 func newConn(ic driver.Conn, cfg *config) *conn {
-	c := &conn{inner: ic, cfg: cfg}
+	c := &conn{inner: ic, cfg: cfg, plain: cfg.plain, first: cfg.timed == nil}
 	c.rows1.c = c
 	c.execer, _ = ic.(driver.Execer)   //nolint:staticcheck
 	c.queryer, _ = ic.(driver.Queryer) //nolint:staticcheck
@@ -156,23 +161,82 @@ func newConn(ic driver.Conn, cfg *config) *conn {
 	return c
 }
 
-func (c *conn) newRows(inner driver.Rows, cols []string, ctx context.Context) *rows {
+func (c *conn) newRows(inner driver.Rows, f *fetch, ctx context.Context) *rows {
 	if !c.rows1Busy {
 		c.rows1Busy = true
-		c.rows1.inner, c.rows1.cols, c.rows1.ctx, c.rows1.err = inner, cols, ctx, nil
-		return &c.rows1
+		r := &c.rows1
+		r.inner, r.cols, r.ctx, r.err, r.pre = inner, f.cols, ctx, nil, f.state == fetched
+		return r
 	}
-	return &rows{inner: inner, cols: cols, c: c, ctx: ctx}
+	return &rows{inner: inner, cols: f.cols, c: c, ctx: ctx}
 }
 
-// columns is the column names of rows that a query returned, read in the
-// query's guarded call: database/sql asks for them before the first Next
-// in any case, and this saves a guarded call of their own.
-func columns(rs driver.Rows, err error) []string {
+// fetch is what a query's guarded call reads after the driver's query
+// has returned its rows, to save a guarded call of its own for each: the
+// column names (database/sql asks for them before the first Next in any
+// case) and, when the connection's rows1 are free (into), the first row
+// (which database/sql's first Next then takes). With go-sqlite3 the first
+// row is already stepped by the query; another driver fetches it a call
+// earlier than it would have, under the same context. Not with
+// WithTimeout, whose deadline is each call's own: the query and its
+// first Next would share one.
+type fetch struct {
+	cols  []string
+	into  *rows // rows1, to read the first row into; nil: not read
+	state int8  // fetching, fetched: of the first row
+}
+
+const (
+	fetching = 1 + iota // the first row's Next is running
+	fetched             // it has returned: into.first, into.firstErr
+)
+
+// read runs in the query's guarded call, after the query.
+func (f *fetch) read(rs driver.Rows, err error) {
 	if err != nil || rs == nil {
-		return nil
+		return
 	}
-	return rs.Columns()
+	f.cols = rs.Columns()
+	r := f.into
+	if r == nil {
+		return
+	}
+	if n := len(f.cols); len(r.first) != n {
+		if cap(r.first) < n {
+			r.first = make([]driver.Value, n)
+		}
+		r.first = r.first[:n]
+	}
+	f.state = fetching
+	r.firstErr = rs.Next(r.first)
+	f.state = fetched
+}
+
+// queried is the end of a query whose guarded call returned rs and err
+// (the driver's) and gerr (the guard's). A fault or stop while the first
+// row was being read (the query itself had returned) is that first
+// Next's error, as it would have been without fetch.
+func (c *conn) queried(ctx context.Context, rs driver.Rows, err, gerr error, f *fetch) (driver.Rows, error) {
+	if gerr != nil {
+		if rs == nil {
+			return nil, gerr
+		}
+		c.retain(rs)
+		if f.state != fetching {
+			if f.into != nil {
+				f.into.dropFirst()
+			}
+			return nil, gerr
+		}
+		f.state = 0
+		r := c.newRows(rs, f, ctx)
+		r.err = gerr
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.newRows(rs, f, ctx), nil
 }
 
 func (c *conn) poison() {
@@ -189,12 +253,37 @@ func (c *conn) retain(x any) {
 	c.mu.Unlock()
 }
 
-// call runs f, a call into the driver on c, under the guard.
+// call runs f, a call into the driver on c, under the guard: c.cfg.do,
+// or the same inline for the common case (no options, a context that is
+// never done: guard.Do).
 func (c *conn) call(ctx context.Context, f func()) error {
 	if c.poisoned.Load() {
 		return driver.ErrBadConn
 	}
-	return c.cfg.do(ctx, f, c)
+	if !c.plain || ctx.Done() != nil {
+		return c.cfg.do(ctx, f, c)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			c.poison() // a Go panic through the driver: its C state is unknown
+		}
+	}()
+	err := guard.Do(f)
+	finished = true
+	if err != nil && poisons(err) {
+		c.poison()
+	}
+	return err
+}
+
+// noCancel is noCancel(ctx), or for c.plain (nothing to see in ctx but
+// Done) context.Background().
+func (c *conn) noCancel(ctx context.Context) context.Context {
+	if c.plain {
+		return context.Background()
+	}
+	return noCancel(ctx)
 }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
@@ -292,9 +381,12 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 // QueryContext is ExecContext for queries.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	var rs driver.Rows
-	var cols []string
 	var err error
 	var gerr error
+	var f fetch
+	if c.first && !c.rows1Busy {
+		f.into = &c.rows1
+	}
 	q, qc := c.queryer, c.queryerCtx
 	hasQ, hasQc := q != nil, qc != nil
 	switch {
@@ -303,9 +395,9 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		if verr != nil {
 			return nil, verr
 		}
-		gerr = c.call(ctx, func() { rs, err = q.Query(query, vals); cols = columns(rs, err) })
+		gerr = c.call(ctx, func() { rs, err = q.Query(query, vals); f.read(rs, err) })
 	case hasQc && named(args):
-		gerr = c.call(ctx, func() { rs, err = qc.QueryContext(noCancel(ctx), query, args); cols = columns(rs, err) })
+		gerr = c.call(ctx, func() { rs, err = qc.QueryContext(noCancel(ctx), query, args); f.read(rs, err) })
 	default:
 		// Without a context-free Query, prepare and query the statement
 		// (Prepare and Stmt.Query take no context): a driver's
@@ -313,16 +405,10 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		// whatever the context (github.com/alexbrainman/odbc does).
 		return nil, driver.ErrSkip
 	}
-	if gerr != nil {
-		if rs != nil {
-			c.retain(rs)
-		}
-		return nil, gerr
+	if gerr == nil && err == nil {
+		return c.newRows(rs, &f, ctx), nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return c.newRows(rs, cols, ctx), nil
+	return c.queried(ctx, rs, err, gerr, &f)
 }
 
 func (c *conn) Ping(ctx context.Context) error {

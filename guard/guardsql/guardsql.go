@@ -2,7 +2,8 @@
 // database/sql makes into the driver (connect, prepare, exec, query, each
 // Rows.Next, Rows.Close, begin, commit, rollback, ping, reset, close) runs
 // under guard.DoContext on the calling goroutine, with the operation's
-// context.
+// context. A query's column names and first row are read in the query's
+// own guarded call (a fault there is still the first Next's error).
 //
 //	db, err := guardsql.Open("sqlite3", dsn, guard.WithTimeout(5*time.Second))
 //	...

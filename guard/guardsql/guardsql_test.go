@@ -421,3 +421,101 @@ func TestWrapRegistered(t *testing.T) {
 	within(t, 10*time.Second, func() { _, err = db.Exec("fault") })
 	wantCrash(t, err)
 }
+
+// The first row is read in the query's guarded call (fetch): a fault
+// there is still the first Next's error (the query returns rows), the
+// connection is abandoned, and the driver's rows are never closed.
+func TestFirstRowFault(t *testing.T) {
+	db := open(t, "i")
+	before := guardsql.Abandoned()
+	var n int
+	var qerr, err error
+	within(t, 10*time.Second, func() {
+		rows, e := db.Query("rows:5:1")
+		if qerr = e; e != nil {
+			return
+		}
+		for rows.Next() {
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+	})
+	if qerr != nil {
+		t.Fatalf("the query: %v, want its rows (the fault is the first Next's)", qerr)
+	}
+	wantCrash(t, err)
+	if n != 0 {
+		t.Errorf("%d rows before the fault, want 0", n)
+	}
+	if c := lastConn(); c.rowsCloses.Load() != 0 || c.closes.Load() != 0 {
+		t.Errorf("the poisoned connection's rows closed %d times, the connection %d", c.rowsCloses.Load(), c.closes.Load())
+	}
+	if d := guardsql.Abandoned() - before; d != 1 {
+		t.Errorf("%d abandoned, want 1", d)
+	}
+	var v int
+	if err := db.QueryRow("SELECT 1").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("after the fault: %v, %d", err, v)
+	}
+}
+
+// Rows read with and without their first row in the query's call: two
+// open at once on one connection (the second cannot use the connection's
+// own rows), an empty result, and the rows reused after Close.
+func TestRowsFirstRow(t *testing.T) {
+	db := open(t, "j")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func(rows *sql.Rows) []int64 {
+		t.Helper()
+		var got []int64
+		for rows.Next() {
+			var x int64
+			if err := rows.Scan(&x); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, x)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for round := 0; round < 3; round++ {
+		a, err := c.QueryContext(ctx, "rows:3:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.QueryContext(ctx, "rows:2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := read(b); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+			t.Errorf("round %d, the second rows: %v, want [1 2]", round, got)
+		}
+		if got := read(a); len(got) != 3 || got[0] != 1 || got[2] != 3 {
+			t.Errorf("round %d, the first rows: %v, want [1 2 3]", round, got)
+		}
+		a.Close()
+		b.Close()
+		e, err := c.QueryContext(ctx, "rows:0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := read(e); len(got) != 0 {
+			t.Errorf("round %d, an empty result: %v", round, got)
+		}
+		e.Close()
+		// Closed before its first Next: the row read with the query is dropped.
+		u, err := c.QueryContext(ctx, "rows:4:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Close()
+	}
+}

@@ -68,28 +68,25 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	var rs driver.Rows
-	var cols []string
 	var err error
 	var gerr error
+	var f fetch
+	if s.c.first && !s.c.rows1Busy {
+		f.into = &s.c.rows1
+	}
 	if sc, ok := s.inner.(driver.StmtQueryContext); ok && named(args) {
-		gerr = s.c.call(ctx, func() { rs, err = sc.QueryContext(noCancel(ctx), args); cols = columns(rs, err) })
+		gerr = s.c.call(ctx, func() { rs, err = sc.QueryContext(noCancel(ctx), args); f.read(rs, err) })
 	} else {
 		vals, verr := values(args)
 		if verr != nil {
 			return nil, verr
 		}
-		gerr = s.c.call(ctx, func() { rs, err = s.inner.Query(vals); cols = columns(rs, err) }) //nolint:staticcheck // context-free on purpose
+		gerr = s.c.call(ctx, func() { rs, err = s.inner.Query(vals); f.read(rs, err) }) //nolint:staticcheck // context-free on purpose
 	}
-	if gerr != nil {
-		if rs != nil {
-			s.c.retain(rs)
-		}
-		return nil, gerr
+	if gerr == nil && err == nil {
+		return s.c.newRows(rs, &f, ctx), nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.c.newRows(rs, cols, ctx), nil
+	return s.c.queried(ctx, rs, err, gerr, &f)
 }
 
 func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
@@ -111,13 +108,27 @@ func namedValues(args []driver.Value) []driver.NamedValue {
 }
 
 // rows are guarded rows: each Next with the query's context. The column
-// names come with the query.
+// names come with the query, and so does the first row of rows1 (fetch).
 type rows struct {
 	inner driver.Rows
-	cols  []string // read with the query (columns)
+	cols  []string // read with the query (fetch)
 	c     *conn
 	ctx   context.Context
-	err   error // a guard error of Columns, returned by the next Next
+	err   error // a guard error of Columns or of the first row's fetch, returned by the next Next
+
+	pre      bool           // the first row was read with the query: first, firstErr
+	first    []driver.Value // rows1's, kept for the connection's next query
+	firstErr error
+}
+
+// dropFirst forgets the first row read with the query. (Loops, not copy
+// and clear: a row is a few values.)
+func (r *rows) dropFirst() {
+	r.pre = false
+	for i := 0; i < len(r.first); i++ {
+		r.first[i] = nil
+	}
+	r.firstErr = nil
 }
 
 func (r *rows) Columns() []string {
@@ -136,6 +147,13 @@ func (r *rows) Next(dest []driver.Value) error {
 	if r.err != nil {
 		return r.err
 	}
+	if r.pre {
+		for i := 0; i < len(r.first) && i < len(dest); i++ {
+			dest[i] = r.first[i]
+		}
+		r.pre = false // the values go at Close (dropFirst)
+		return r.firstErr
+	}
 	var err error
 	if gerr := r.c.call(r.ctx, func() { err = r.inner.Next(dest) }); gerr != nil {
 		return gerr
@@ -148,13 +166,14 @@ func (r *rows) Next(dest []driver.Value) error {
 // context's values, and the configured timeout.
 func (r *rows) Close() error {
 	var err error
-	gerr := r.c.call(noCancel(r.ctx), func() { err = r.inner.Close() })
+	gerr := r.c.call(r.c.noCancel(r.ctx), func() { err = r.inner.Close() })
 	if r.c.poisoned.Load() {
 		r.c.retain(r.inner)
 		err, gerr = nil, nil
 	}
 	if r == &r.c.rows1 {
 		r.inner, r.cols, r.ctx = nil, nil, nil
+		r.dropFirst()
 		r.c.rows1Busy = false
 	}
 	if gerr != nil {
@@ -188,6 +207,7 @@ func (r *rows) NextResultSet() error {
 		return io.EOF
 	}
 	r.cols = nil // the next result set has columns of its own
+	r.dropFirst()
 	var err error
 	if gerr := r.c.call(r.ctx, func() { err = rs.NextResultSet() }); gerr != nil {
 		return gerr
@@ -272,7 +292,7 @@ func (t *tx) Commit() error {
 
 func (t *tx) Rollback() error {
 	var err error
-	if gerr := t.c.call(noCancel(t.ctx), func() { err = t.inner.Rollback() }); gerr != nil {
+	if gerr := t.c.call(t.c.noCancel(t.ctx), func() { err = t.inner.Rollback() }); gerr != nil {
 		return gerr
 	}
 	return err

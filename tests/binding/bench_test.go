@@ -12,9 +12,10 @@ import (
 
 // SELECT 1 on an in-memory SQLite database through database/sql, with
 // go-sqlite3 as it is (raw) and through guardsql (every driver call under
-// guard.Do: QueryContext, Columns, two Next, Close), side by side; and the
-// two interleaved in one benchmark, which reports guardsql's time over
-// raw as "ratio" (robust to a machine whose load changes between the two).
+// guard.Do, in two guarded calls: the query with its column names and its
+// first row, and Close), side by side; and the two interleaved in one
+// benchmark, which reports guardsql's time over raw as "ratio" (robust to
+// a machine whose load changes between the two).
 func BenchmarkSelect1(b *testing.B) {
 	raw, err := sql.Open("sqlite3", ":memory:")
 	if err != nil {
