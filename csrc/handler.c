@@ -54,7 +54,7 @@ int cg_is_guarded_signal(int sig) {
 struct cg_chain {
 	uintptr_t orig;       /* handler address, or SIG_DFL / SIG_IGN */
 	uintptr_t next;
-	int orig_flags, next_flags;
+	int next_flags;
 	uint64_t next_mask;   /* next's sa_mask, as the kernel's 64-bit set */
 };
 static struct cg_chain cg_chains[_NSIG];
@@ -129,10 +129,8 @@ static int cg_take_signal(int sig, int first) {
 	if (h == (uintptr_t)cg_sigentry)
 		return 0; /* ours already (perhaps with wrong flags): nothing to chain */
 	struct cg_chain *c = &cg_chains[sig];
-	if (first) {
-		__atomic_store_n(&c->orig_flags, old.sa_flags, __ATOMIC_RELAXED);
+	if (first)
 		__atomic_store_n(&c->orig, h, __ATOMIC_RELEASE);
-	}
 	uint64_t mask;
 	memcpy(&mask, &old.sa_mask, sizeof mask);
 	__atomic_store_n(&c->next_flags, old.sa_flags, __ATOMIC_RELAXED);

@@ -104,15 +104,6 @@ static int cg_pool_grow(void) {
 }
 
 /*
- * Runs fn(arg) under a guard. Returns 0, a negative CGOGUARD_E* code, or for
- * a fault or an interrupt what cgoguard_pool_publish returns.
- */
-int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames) {
-	int rc = cg_call(fn, arg, &cg_thread_fault, max_frames);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
-}
-
-/*
  * Moves the calling thread's last fault record (cg_thread_fault) into the
  * pool. Returns (slot + 1) | signo << 32 | rc << 48, where rc is the guard's
  * result (CGOGUARD_FAULT, _TIMEOUT, _CANCELED) and slot indexes the pool
