@@ -123,17 +123,13 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	if (i < 0)
 		return;
 	struct cgoguard_capture *c = &cg_captures[i];
-	const greg_t *r = uc->uc_mcontext.gregs;
-	for (int k = 0; k < CGOGUARD_NREGS; k++)
-		c->regs[k] = (uint64_t)r[k];
-	c->has_fpregs = uc->uc_mcontext.fpregs != NULL;
-	if (c->has_fpregs)
-		memcpy(c->fpregs, uc->uc_mcontext.fpregs, sizeof c->fpregs);
-	c->tid = cg_thread_tid;
+	cg_ctx_regs(c->regs, uc);
+	c->has_fpregs = cg_ctx_fxsave(c->fpregs, uc);
+	c->tid = cg_thread.tid;
 
 	/* The stack from below the red zone upward. If that start is not
 	 * mapped (a stack overflow), start at SP itself. */
-	uintptr_t sp = (uintptr_t)r[REG_RSP];
+	uintptr_t sp = cg_ctx_sp(uc);
 	uintptr_t from = (sp - 128) & ~(uintptr_t)15;
 	size_t want = sizeof c->stack;
 	if (stack_top > from && stack_top - from < want)
@@ -148,7 +144,7 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	c->stack_start = from;
 	c->stack_len = (uint32_t)n;
 
-	uintptr_t pc = (uintptr_t)r[REG_RIP];
+	uintptr_t pc = cg_ctx_pc(uc);
 	from = pc - sizeof c->code / 2;
 	n = cg_copy_readable(c->code, from, sizeof c->code);
 	if (n == 0) { /* PC near the start of a mapping, or not mapped at all */

@@ -66,30 +66,6 @@ static uint64_t cg_repairs;
 static uint64_t cg_recoveries;
 static uint64_t cg_interrupts;
 
-/* Set while this thread runs a replacement handler we called, so that when
- * that handler chains back to cgoguard (it saw us as its predecessor) the
- * signal goes on to the original handler instead of looping: the siginfo
- * it was called with and the stack pointer of the call. A replacement that
- * never returns (it siglongjmps out: the probing pattern) leaves them set;
- * the next signal is told from a chain-back by both (a chain-back passes
- * the same siginfo on, from deeper on the stack). */
-static CG_TLS const siginfo_t *cg_repl_info;
-static CG_TLS uintptr_t cg_repl_sp;
-
-static int cg_in_replacement(const siginfo_t *info) {
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	if (cg_repl_sp == 0)
-		return 0;
-	if (info == cg_repl_info && sp < cg_repl_sp)
-		return 1;
-	/* a signal delivered afresh: the replacement that set these left by
-	 * a jump */
-	cg_repl_info = NULL;
-	cg_repl_sp = 0;
-	return 0;
-}
-
-
 static uintptr_t cg_go_text_start, cg_go_text_end;
 
 void cgoguard_set_go_text(uintptr_t start, uintptr_t end) {
@@ -224,6 +200,60 @@ int cgoguard_verify_handlers(void) {
 static int cg_sys_gettid(void) { return (int)syscall(SYS_gettid); }
 
 /*
+ * The handler decides in one place, then acts: cg_classify looks at the
+ * signal and at async-signal-safe state (the per-thread record, the guard
+ * records, the region table, memory read through the kernel) and changes
+ * nothing; cg_act then does what the decision says, and is the only code
+ * that pops guards, writes fault records or rewrites the context.
+ */
+enum cg_action {
+	CG_PASS,     /* not ours: to the handler installed before (cg_pass_on) */
+	CG_IGNORE,   /* ours, nothing to do: a stale timeout signal, or one
+	              * for a call that may still run (grace period) */
+	CG_PROBE,    /* a fault inside this thread's probe: resume its caller */
+	CG_AT_GUARD, /* resume at a guard point of guard.Call (cg_resume) */
+	CG_AT_LAND,  /* resume at the cgo boundary's land function (guard.Do) */
+};
+
+/* The replacement-handler state of the thread (cg_thread.repl_*). */
+enum { CG_REPL_NONE, CG_REPL_CHAINBACK, CG_REPL_STALE };
+
+struct cg_decision {
+	enum cg_action action;
+	int repl;      /* CG_REPL_*: STALE is cleared by cg_act */
+	int rc;        /* AT_GUARD, AT_LAND: CGOGUARD_FAULT, _TIMEOUT or _CANCELED */
+	int interrupt; /* CGOGUARD_NOT_INTERRUPTED, _IN_SYSCALL or _FORCED */
+	/* AT_GUARD: the guard, its place on the guard stack (1-based; the
+	 * stack is cut to depth - 1) and the deciding walk, whose frames are
+	 * already in guard->out (memory the guard owns; unread unless the
+	 * decision is to resume there). */
+	struct cg_guard *guard;
+	int depth, walk, nframes;
+	struct cg_boundary_hit hit; /* AT_LAND */
+};
+
+/* Did this thread's replacement handler chain back to us (same siginfo,
+ * deeper on the stack)? STALE: a replacement set the state and left by a
+ * jump; this is a fresh signal. */
+static int cg_repl_state(const siginfo_t *info) {
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if (cg_thread.repl_sp == 0)
+		return CG_REPL_NONE;
+	if (info == cg_thread.repl_info && sp < cg_thread.repl_sp)
+		return CG_REPL_CHAINBACK;
+	return CG_REPL_STALE;
+}
+
+static int cg_in_replacement(const siginfo_t *info) {
+	int st = cg_repl_state(info);
+	if (st == CG_REPL_STALE) {
+		cg_thread.repl_info = NULL;
+		cg_thread.repl_sp = 0;
+	}
+	return st == CG_REPL_CHAINBACK;
+}
+
+/*
  * Is this signal a fault of the guarded call running on this thread?
  *  - the interrupted PC must not be Go code: a fault in Go (including a Go
  *    callback made from guarded C) is the Go runtime's, and so is a signal
@@ -235,8 +265,7 @@ static int cg_sys_gettid(void) { return (int)syscall(SYS_gettid); }
  *    kill() from anywhere, and anything from another process, is not.
  */
 static int cg_fault_is_ours(int sig, const siginfo_t *info, const ucontext_t *uc) {
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	if (cg_pc_in_go(pc))
+	if (cg_pc_in_go(cg_ctx_pc(uc)))
 		return 0;
 	if (info->si_code > 0)
 		return sig != SIGABRT;
@@ -249,24 +278,22 @@ static int cg_fault_is_ours(int sig, const siginfo_t *info, const ucontext_t *uc
  * record left behind by a Go panic that unwound through guarded C frames
  * fails these checks once its memory has been reused. */
 static int cg_guard_live(const struct cg_guard *g, const ucontext_t *uc) {
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	uintptr_t sp = cg_ctx_sp(uc);
 	return g->canary == ((uintptr_t)g ^ (uintptr_t)CG_CANARY_VALUE) && (uintptr_t)g > sp;
 }
 
 void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int sig,
                const siginfo_t *info, const ucontext_t *uc) {
-	const greg_t *r = uc->uc_mcontext.gregs;
 	struct timespec ts;
 
 	f->signo = sig;
 	f->code = info->si_code;
-	f->tid = cg_thread_tid;
+	f->tid = cg_thread.tid;
 	f->sender_pid = info->si_code <= 0 ? info->si_pid : 0;
 	f->addr = (sig == SIGABRT || info->si_code <= 0) ? 0 : (uint64_t)(uintptr_t)info->si_addr;
-	f->pc = (uint64_t)r[REG_RIP];
-	f->sp = (uint64_t)r[REG_RSP];
-	for (int i = 0; i < CGOGUARD_NREGS; i++)
-		f->regs[i] = (uint64_t)r[i];
+	f->pc = (uint64_t)cg_ctx_pc(uc);
+	f->sp = (uint64_t)cg_ctx_sp(uc);
+	cg_ctx_regs(f->regs, uc);
 	f->depth = depth;
 	f->interrupt = CGOGUARD_NOT_INTERRUPTED;
 	f->time_ns = 0;
@@ -279,38 +306,6 @@ void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int s
 		uintptr_t ra = 0;
 		if (cg_read_word((uintptr_t)f->sp, &ra) && ra != 0 && ra != (uintptr_t)cg_invoke_ret)
 			f->frames[f->nframes++] = (uint64_t)ra;
-	}
-}
-
-/*
- * Make the interrupted context continue at the guard point's cg_resume,
- * which returns 1 from cg_guarded_call: callee-saved registers, stack pointer and PC from g. The
- * thread resumes on the guard point's own stack, well above whatever the
- * guarded code used (so an exhausted stack does not matter), at an address
- * with ordinary unwind information, and with the thread's own signal mask
- * (rt_sigreturn restores uc_sigmask), not whatever the guarded code blocked.
- */
-static void cg_resume_at_guard(const struct cg_guard *g, ucontext_t *uc, int result) {
-	greg_t *r = uc->uc_mcontext.gregs;
-	r[REG_RBX] = (greg_t)g->jb[CG_JB_RBX];
-	r[REG_RBP] = (greg_t)g->jb[CG_JB_RBP];
-	r[REG_R12] = (greg_t)g->jb[CG_JB_R12];
-	r[REG_R13] = (greg_t)g->jb[CG_JB_R13];
-	r[REG_R14] = (greg_t)g->jb[CG_JB_R14];
-	r[REG_R15] = (greg_t)g->jb[CG_JB_R15];
-	r[REG_RSP] = (greg_t)(uintptr_t)g;
-	r[REG_RIP] = (greg_t)(uintptr_t)cg_resume;
-	r[REG_RAX] = result;
-	r[REG_EFL] &= ~(greg_t)0x400; /* the ABI requires DF clear at a call boundary */
-	uc->uc_sigmask = cg_thread_sigmask;
-	/* x87 control word and MXCSR are callee-saved: give back the values
-	 * the thread had when it first entered a guard. Empty the x87 register stack the faulting code may have left
-	 * half used. */
-	if (uc->uc_mcontext.fpregs != NULL) {
-		uc->uc_mcontext.fpregs->cwd = cg_thread_fpucw;
-		uc->uc_mcontext.fpregs->swd = 0;
-		uc->uc_mcontext.fpregs->ftw = 0;
-		uc->uc_mcontext.fpregs->mxcsr = cg_thread_mxcsr;
 	}
 }
 
@@ -342,16 +337,16 @@ static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
 			/* one-shot: the next one takes the default action */
 			__atomic_store_n(&c->next, (uintptr_t)SIG_DFL, __ATOMIC_RELEASE);
 		}
-		cg_repl_info = info;
-		cg_repl_sp = (uintptr_t)__builtin_frame_address(0);
+		cg_thread.repl_info = info;
+		cg_thread.repl_sp = (uintptr_t)__builtin_frame_address(0);
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8L);
 		if (flags & SA_SIGINFO)
 			((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
 		else
 			((void (*)(int))h)(sig);
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &full, NULL, 8L);
-		cg_repl_info = NULL;
-		cg_repl_sp = 0;
+		cg_thread.repl_info = NULL;
+		cg_thread.repl_sp = 0;
 		return NULL;
 	}
 
@@ -411,8 +406,8 @@ static int cg_blocking_syscall(long nr) {
  * -EINTR. A thread about to execute the instruction looks like the first.
  */
 static int cg_in_blocking_syscall(const ucontext_t *uc) {
-	uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	long rax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	uintptr_t rip = cg_ctx_pc(uc);
+	long rax = cg_ctx_rax(uc);
 	uint16_t at = 0, before = 0;
 	if (rip < 4096)
 		return 0;
@@ -424,155 +419,194 @@ static int cg_in_blocking_syscall(const ucontext_t *uc) {
 	return 0;
 }
 
+/* The timeout signal as the watchdog sends it: queued by this process,
+ * with our tag. Anything else on that signal is the application's. */
+static int cg_is_our_timeout(int sig, const siginfo_t *info) {
+	return sig == cg_signals[CG_NFAULTSIG] && info->si_code == SI_QUEUE &&
+	       info->si_pid == (pid_t)syscall(SYS_getpid) &&
+	       ((uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_MASK) == CG_TAG_MAGIC;
+}
+
 /*
- * The timeout signal, sent by the watchdog for call generation tag. Unwinds
- * the call when its thread is in a blocking system call, or anywhere once
- * its grace period is over; otherwise returns and lets it run (the
+ * The timeout signal, sent by the watchdog for call generation tag: the
+ * call is unwound when its thread is in a blocking system call, or
+ * anywhere once its grace period is over; otherwise it runs on (the
  * watchdog signals again). A signal for a call that already ended, or that
  * finds the thread in Go code (a callback), changes nothing.
  */
-static void cg_interrupt(int sig, siginfo_t *info, ucontext_t *uc) {
-	struct cg_slot *s = cg_thread_slot;
+static void cg_classify_interrupt(const siginfo_t *info, const ucontext_t *uc,
+                                  struct cg_decision *d) {
+	struct cg_slot *s = cg_thread.slot;
 	uint64_t tag = (uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_GEN_MASK;
+	d->action = CG_IGNORE;
 	if (s == NULL)
 		return;
-	__atomic_fetch_add(&s->received, 1, __ATOMIC_SEQ_CST); /* see cg_drain */
 	uint64_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 	if (gen != tag || __atomic_load_n(&s->deadline, __ATOMIC_ACQUIRE) == 0)
 		return; /* stale */
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	uintptr_t pc = cg_ctx_pc(uc), sp = cg_ctx_sp(uc);
 	if (cg_pc_in_go(pc))
 		return;
-	int d = s->armed_depth;
-	if (d == 0) {
+	int in_syscall = cg_in_blocking_syscall(uc);
+	int forced = __atomic_load_n(&s->force_gen, __ATOMIC_ACQUIRE) == gen;
+	int depth = s->armed_depth;
+	if (depth == 0) {
 		/* A region's deadline (guard.DoContext): unwound at the cgo
 		 * boundary of the region's goroutine, under the same rules. */
-		int in_syscall = cg_in_blocking_syscall(uc);
-		if (s->region_g == 0 ||
-		    (!in_syscall && __atomic_load_n(&s->force_gen, __ATOMIC_ACQUIRE) != gen))
+		if (s->region_g == 0 || (!in_syscall && !forced))
 			return;
-		int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
-		if (cg_boundary_take(sig, info, uc, cancelled ? CGOGUARD_CANCELED : CGOGUARD_TIMEOUT,
-		                     in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED, s->region_g))
-			__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
+		d->rc = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen ? CGOGUARD_CANCELED
+		                                                                 : CGOGUARD_TIMEOUT;
+		d->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
+		if (cg_boundary_classify(s->region_g, &d->hit))
+			d->action = CG_AT_LAND;
 		return;
 	}
-	if (d < 1 || d > cg_ndepth)
+	if (depth < 1 || depth > cg_thread.ndepth)
 		return;
-	struct cg_guard *g = cg_guards[d - 1];
-	if (!cg_guard_live(g, uc))
-		return;
-	int in_syscall = cg_in_blocking_syscall(uc);
-	if (!in_syscall && __atomic_load_n(&s->force_gen, __ATOMIC_ACQUIRE) != gen)
+	struct cg_guard *g = cg_thread.guards[depth - 1];
+	if (!cg_guard_live(g, uc) || (!in_syscall && !forced))
 		return;
 	int n = 0;
 	int walk = cg_walk_stack(g->out->frames, g->max_frames, &n, pc, sp, (uintptr_t)g);
 	if (walk == CG_WALK_GO_FRAME)
 		return;
-	cg_ndepth = d - 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	g->out->nframes = n;
-	cg_record(g->out, g->depth, g->max_frames, walk, sig, info, uc);
-	g->out->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
-	g->out->capture = 0;
-	if (!in_syscall)
-		cg_capture(g->out, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
-	int cancelled = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen;
-	cg_resume_at_guard(g, uc, cancelled ? CGOGUARD_CANCELED : CGOGUARD_TIMEOUT);
-	__atomic_fetch_add(&cg_interrupts, 1, __ATOMIC_RELAXED);
+	d->action = CG_AT_GUARD;
+	d->guard = g;
+	d->depth = depth;
+	d->walk = walk;
+	d->nframes = n;
+	d->rc = __atomic_load_n(&s->cancel_gen, __ATOMIC_ACQUIRE) == gen ? CGOGUARD_CANCELED
+	                                                                 : CGOGUARD_TIMEOUT;
+	d->interrupt = in_syscall ? CGOGUARD_IN_SYSCALL : CGOGUARD_FORCED;
 }
 
 /* A fault inside a probe (checked.c) of this thread: the probe's work
- * read memory that cannot be read. Resume its caller, cg_probe_call
- * returning 1, under the mask the probe ran with. */
-static int cg_probe_fault(int sig, const siginfo_t *info, ucontext_t *uc) {
-	struct cg_probe *p = cg_probe_active;
-	if (p == NULL || (sig != SIGSEGV && sig != SIGBUS) || info->si_code <= 0 ||
-	    cg_pc_in_go((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
-		return 0;
-	cg_probe_active = NULL;
-	greg_t *r = uc->uc_mcontext.gregs;
-	r[REG_RBX] = (greg_t)p->jb[CG_JB_RBX];
-	r[REG_RBP] = (greg_t)p->jb[CG_JB_RBP];
-	r[REG_R12] = (greg_t)p->jb[CG_JB_R12];
-	r[REG_R13] = (greg_t)p->jb[CG_JB_R13];
-	r[REG_R14] = (greg_t)p->jb[CG_JB_R14];
-	r[REG_R15] = (greg_t)p->jb[CG_JB_R15];
-	r[REG_RSP] = (greg_t)p->sp;
-	r[REG_RIP] = (greg_t)(uintptr_t)cg_probe_resume;
-	r[REG_RAX] = 1;
-	r[REG_EFL] &= ~(greg_t)0x400;
-	return 1;
+ * read memory that cannot be read. */
+static int cg_is_probe_fault(int sig, const siginfo_t *info, const ucontext_t *uc) {
+	return cg_thread.probe != NULL && (sig == SIGSEGV || sig == SIGBUS) && info->si_code > 0 &&
+	       !cg_pc_in_go(cg_ctx_pc(uc));
 }
 
-void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
-	int saved_errno = errno;
-	ucontext_t *uc = ucv;
-	if (__builtin_expect(cg_probe_active != NULL, 0) && cg_probe_fault(sig, info, uc)) {
-		errno = saved_errno;
-		return NULL;
+/*
+ * The decision, in this order:
+ *  1. a fault of this thread's probe: the probe's;
+ *  2. the timeout signal: the watchdog's (cg_classify_interrupt), or
+ *     passed on;
+ *  3. a fault signal that a replacement handler chained back with, or
+ *     that is not a fault of this thread's C code (cg_fault_is_ours):
+ *     passed on;
+ *  4. the innermost open guard point, unless the walk to it meets a Go
+ *     frame (a fault in C called from a Go callback: not ours to unwind);
+ *  5. the innermost cgo boundary, if its goroutine is in a region;
+ *  6. passed on.
+ */
+static void cg_classify(int sig, const siginfo_t *info, const ucontext_t *uc, int our_timeout,
+                        struct cg_decision *d) {
+	d->action = CG_PASS;
+	d->repl = CG_REPL_NONE;
+	d->rc = CGOGUARD_FAULT;
+	d->interrupt = CGOGUARD_NOT_INTERRUPTED;
+	if (__builtin_expect(cg_is_probe_fault(sig, info, uc), 0)) {
+		d->action = CG_PROBE;
+		return;
 	}
 	if (sig == cg_signals[CG_NFAULTSIG]) {
-		/* The timeout signal. Ours when the watchdog sent it: queued
-		 * by this process, with our tag. */
-		if (info->si_code == SI_QUEUE && info->si_pid == (pid_t)syscall(SYS_getpid) &&
-		    ((uint64_t)(uintptr_t)info->si_value.sival_ptr & CG_TAG_MASK) == CG_TAG_MAGIC) {
-			cg_interrupt(sig, info, uc);
-			errno = saved_errno;
-			return NULL;
-		}
-		void *next = cg_pass_on(sig, info, ucv);
-		errno = saved_errno;
-		return next;
+		if (our_timeout)
+			cg_classify_interrupt(info, uc, d);
+		return;
 	}
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	int d = cg_ndepth;
+	d->repl = cg_repl_state(info);
+	if (d->repl == CG_REPL_CHAINBACK || !cg_fault_is_ours(sig, info, uc))
+		return;
+	uintptr_t sp = cg_ctx_sp(uc);
 	/* Records below the faulting stack pointer belong to frames that are
 	 * gone (a Go panic unwound through them): skip to the open guard. */
-	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= sp)
-		d--;
-	struct cg_guard *g = d > 0 ? cg_guards[d - 1] : NULL;
-	void *next = NULL;
-
-	int in_repl = cg_in_replacement(info);
-	if (g != NULL && !in_repl && cg_fault_is_ours(sig, info, uc) &&
-	    cg_guard_live(g, uc)) {
+	int depth = cg_live_depth(sp);
+	struct cg_guard *g = depth > 0 ? cg_thread.guards[depth - 1] : NULL;
+	if (g != NULL && cg_guard_live(g, uc)) {
 		/* Walk from the fault towards the guard point; the walk also
 		 * tells a fault in C called from a Go callback (Go frames in
-		 * between: not ours to unwind) from a fault of the guarded C. */
+		 * between) from a fault of the guarded C. With no frames
+		 * wanted, a scan of the few words in between (no Go text
+		 * address among them) settles it without a walk. */
 		int n = 0;
-		/* With no frames wanted, a scan of the few words in between
-		 * (no Go text address among them) settles it without a walk. */
 		int walk = g->max_frames == 0 && !cg_may_hold_go_frame(sp, (uintptr_t)g)
 		               ? CG_WALK_UNKNOWN
-		               : cg_walk_stack(g->out->frames, g->max_frames, &n,
-		                               (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
-		                               (uintptr_t)uc->uc_mcontext.gregs[REG_RSP],
+		               : cg_walk_stack(g->out->frames, g->max_frames, &n, cg_ctx_pc(uc), sp,
 		                               (uintptr_t)g);
 		if (walk != CG_WALK_GO_FRAME) {
-			/* Pop first: a fault in the resumed code must not come
-			 * back to this guard. */
-			cg_ndepth = d - 1;
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			g->out->nframes = n;
-			cg_record(g->out, g->depth, g->max_frames, walk, sig, info, uc);
-			cg_capture(g->out, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
-			cg_resume_at_guard(g, uc, CGOGUARD_FAULT);
-			__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
-			errno = saved_errno;
-			return NULL;
+			d->action = CG_AT_GUARD;
+			d->guard = g;
+			d->depth = depth;
+			d->walk = walk;
+			d->nframes = n;
+			return;
 		}
 	}
 	/* Not a guard point's: perhaps a fault in a cgo call of a goroutine
 	 * inside a region (guard.Do), taken at the innermost cgo boundary. */
-	if (!in_repl && cg_fault_is_ours(sig, info, uc) &&
-	    cg_boundary_take(sig, info, uc, CGOGUARD_FAULT, CGOGUARD_NOT_INTERRUPTED, 0)) {
-		__atomic_fetch_add(&cg_recoveries, 1, __ATOMIC_RELAXED);
-		errno = saved_errno;
+	if (cg_boundary_classify(0, &d->hit))
+		d->action = CG_AT_LAND;
+}
+
+/* Does what d says. Returns the handler to tail-jump to, or NULL. */
+static void *cg_act(const struct cg_decision *d, int sig, siginfo_t *info, ucontext_t *uc) {
+	if (d->repl == CG_REPL_STALE) {
+		cg_thread.repl_info = NULL;
+		cg_thread.repl_sp = 0;
+	}
+	switch (d->action) {
+	case CG_PASS:
+		return cg_pass_on(sig, info, uc);
+	case CG_IGNORE:
+		return NULL;
+	case CG_PROBE: {
+		struct cg_probe *p = cg_thread.probe;
+		cg_thread.probe = NULL;
+		cg_ctx_resume_probe(uc, p);
 		return NULL;
 	}
-	next = cg_pass_on(sig, info, ucv);
+	case CG_AT_GUARD: {
+		struct cg_guard *g = d->guard;
+		cgoguard_fault *f = g->out;
+		/* Pop first: a fault in the resumed code must not come back to
+		 * this guard. */
+		cg_thread.ndepth = d->depth - 1;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		f->nframes = d->nframes;
+		cg_record(f, g->depth, g->max_frames, d->walk, sig, info, uc);
+		f->interrupt = d->interrupt;
+		/* A thread stopped in a system call is where it should be: no
+		 * dump for it. */
+		if (d->interrupt == CGOGUARD_IN_SYSCALL)
+			f->capture = 0;
+		else
+			cg_capture(f, uc, (uintptr_t)g + CG_CAPTURE_ABOVE_GUARD);
+		cg_ctx_resume_guard(uc, g, d->rc);
+		break;
+	}
+	case CG_AT_LAND:
+		cg_boundary_act(&d->hit, sig, info, uc, d->rc, d->interrupt);
+		break;
+	}
+	__atomic_fetch_add(d->interrupt == CGOGUARD_NOT_INTERRUPTED ? &cg_recoveries : &cg_interrupts, 1,
+	                   __ATOMIC_RELAXED);
+	return NULL;
+}
+
+void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
+	int saved_errno = errno; /* the interrupted code's: system calls here change it */
+	ucontext_t *uc = ucv;
+	struct cg_decision d;
+	/* A timeout signal is counted as delivered before anything reads the
+	 * call's state, whatever becomes of it: the watchdog and cg_drain
+	 * compare the count with the signals sent. */
+	int our_timeout = cg_is_our_timeout(sig, info);
+	if (our_timeout && cg_thread.slot != NULL)
+		__atomic_fetch_add(&cg_thread.slot->received, 1, __ATOMIC_SEQ_CST);
+	cg_classify(sig, info, uc, our_timeout, &d);
+	void *next = cg_act(&d, sig, info, uc);
 	errno = saved_errno;
 	return next;
 }

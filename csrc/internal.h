@@ -14,6 +14,7 @@
 #define CG_TLS __thread __attribute__((tls_model("initial-exec")))
 
 #include "layout.h"
+#include "context.h"
 
 /*
  * One open guard, built by cg_guarded_call at the bottom of its own frame:
@@ -42,16 +43,71 @@ enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15 };
 int cg_guarded_call(void (*fn)(void *), void *arg, cgoguard_fault *out, uint64_t depth_and_frames);
 extern char cg_invoke_ret[], cg_resume[];
 
-/* The guard point's floating-point control state, restored after a fault
- * (the ABI makes it callee-saved); taken per thread when it is prepared. */
-extern CG_TLS uint32_t cg_thread_mxcsr;
-extern CG_TLS uint16_t cg_thread_fpucw;
-/* Cached gettid() of the thread. */
-extern CG_TLS int cg_thread_tid;
-/* The thread's signal mask when it was prepared: what the handler restores
- * after a fault, whatever the guarded code had blocked (a Go thread's mask
- * must not be changed by C code). */
-extern CG_TLS sigset_t cg_thread_sigmask;
+/*
+ * Everything the C core keeps per thread, in one initial-exec TLS record
+ * (thread.c): the handler reaches it with no call into the dynamic linker.
+ * Hazards:
+ *  - The signal handler reads and writes it on the interrupted thread: a
+ *    field the interrupted code was updating may be torn only if the
+ *    update is more than one store; each field below says who writes it.
+ *  - The assembly (sigentry_amd64.S) uses ndepth, guards and probe by the
+ *    offsets in layout.h; static assertions below keep them equal.
+ *  - The Go package reads slot at a fixed offset from the thread pointer
+ *    (cg_slot_tls_offset, guard/slot_cgo.go), without a cgo call.
+ *  - A forked child keeps the parent thread's record: thread.c clears
+ *    ready, deadline.c clears slot.
+ */
+struct cg_thread {
+	/* The guard stack: guards[0 .. ndepth-1], innermost last. Kept here
+	 * rather than linked through the records, so that a record whose frame
+	 * a Go panic unwound (the panic passed through guarded C frames) is
+	 * never followed: such records are recognised by address (an open
+	 * guard always lies above any newer one on the stack) and dropped.
+	 * Written by the guard point (push, pop) and by the handler (pop
+	 * before it resumes: a fault in the resumed code must not come back
+	 * to the same guard). */
+	int32_t ndepth;
+	/* The thread has what a guard needs (alternate stack, tid, mask, FP
+	 * control): cg_prepare_thread. */
+	int32_t ready;
+	/* The probe running on this thread, or NULL (checked.c): a SIGSEGV or
+	 * SIGBUS while it is set resumes the probe's caller. */
+	struct cg_probe *probe;
+	/* The thread's deadline slot (deadline.c), or NULL before its first
+	 * deadline. */
+	struct cg_slot *slot;
+	struct cg_guard *guards[CGOGUARD_MAX_DEPTH];
+	/* Taken when the thread is prepared; restored when the handler resumes
+	 * a guard point: the thread's signal mask (a Go thread's mask must not
+	 * be changed by C code, whatever the guarded code had blocked), and
+	 * the x87 control word and MXCSR, which the ABI makes callee-saved. */
+	sigset_t sigmask;
+	uint32_t mxcsr;
+	uint16_t fpucw;
+	int32_t tid; /* gettid(), cached */
+	/* Set while this thread runs a replacement handler the handler called
+	 * (handler.c, cg_pass_on): the siginfo it was called with and the
+	 * stack pointer of the call. A replacement that chains back to
+	 * cgoguard is told by both; one that siglongjmps out leaves them set,
+	 * and the next signal (a fresh siginfo, not deeper) clears them. */
+	const siginfo_t *repl_info;
+	uintptr_t repl_sp;
+	/* The last fault or interrupt of a call by the Go package, or of a
+	 * region (boundary.c): handed over by cgoguard_pool_publish. */
+	cgoguard_fault fault;
+	/* Where a fault is recorded when the caller asked for no record. */
+	cgoguard_fault scratch;
+} __attribute__((aligned(64)));
+extern CG_TLS struct cg_thread cg_thread;
+
+_Static_assert(offsetof(struct cg_thread, ndepth) == CG_THR_NDEPTH, "layout.h out of date");
+_Static_assert(offsetof(struct cg_thread, probe) == CG_THR_PROBE, "layout.h out of date");
+_Static_assert(offsetof(struct cg_thread, guards) == CG_THR_GUARDS, "layout.h out of date");
+_Static_assert(sizeof(((struct cg_thread *)0)->ndepth) == 4, "sigentry_amd64.S stores ndepth with movl");
+
+/* Prepares the calling thread (thread.c): CGOGUARD_OK or CGOGUARD_EALTSTACK,
+ * CGOGUARD_EINSTALL. */
+int cg_prepare_thread(void);
 
 /* The handler installed with sigaction: an assembly stub that calls
  * cg_dispatch and either returns or tail-jumps to the handler it returns, so
@@ -59,29 +115,14 @@ extern CG_TLS sigset_t cg_thread_sigmask;
 void cg_sigentry(int sig, siginfo_t *info, void *uc);
 void *cg_dispatch(int sig, siginfo_t *info, void *uc);
 
-/*
- * The guard stack of the calling thread: cg_guards[0 .. cg_ndepth-1], the
- * innermost last. Kept in TLS rather than linked through the records, so
- * that a record whose frame a Go panic unwound (the panic passed through
- * guarded C frames) is never followed: such records are recognised by
- * address (an open guard always lies above any newer one on the stack) and
- * dropped.
- */
-extern CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
-extern CG_TLS int cg_ndepth;
-
-/* Set once the calling thread has what a guard needs (guard_point.c). */
-extern CG_TLS int cg_thread_ready;
-/* Where a fault is recorded when the caller asked for no record. */
-extern CG_TLS cgoguard_fault cg_scratch;
 int cg_slow_entry(void);
 
 /* The number of guards really open around a frame whose stack pointer is
  * sp: drops records left by a Go panic that unwound through guarded C
  * frames (an open guard always lies above any newer frame). */
 static inline int cg_live_depth(uintptr_t sp) {
-	int d = cg_ndepth;
-	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= sp)
+	int d = cg_thread.ndepth;
+	while (d > 0 && (uintptr_t)cg_thread.guards[d - 1] <= sp)
 		d--;
 	return d;
 }
@@ -111,7 +152,6 @@ struct cg_probe {
 	uint64_t jb[6]; /* rbx rbp r12 r13 r14 r15 */
 	uint64_t sp;
 };
-extern CG_TLS struct cg_probe *cg_probe_active;
 int cg_probe_call(void (*fn)(void *), void *arg, struct cg_probe *rec);
 extern char cg_probe_resume[];
 int cg_probe_run(void (*fn)(void *), void *arg);
@@ -160,7 +200,7 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
-	if (__builtin_expect(!cg_thread_ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
+	if (__builtin_expect(!cg_thread.ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
 	                         __atomic_load_n(&cg_handlers_dirty, __ATOMIC_RELAXED), 0)) {
 		int rc = cg_slow_entry();
 		if (rc != CGOGUARD_OK)
@@ -239,7 +279,6 @@ enum {
 #define CG_TAG_MASK 0xffff000000000000ULL
 #define CG_TAG_GEN_MASK 0x0000ffffffffffffULL
 
-extern CG_TLS struct cg_slot *cg_thread_slot;
 uint64_t cg_now_ns(void);
 extern int cg_tsc_ok;                   /* atomic: calibrated */
 extern uint64_t cg_ticks_per_ns_q32;    /* valid once cg_tsc_ok */
@@ -330,12 +369,12 @@ cg_call_deadline_lazy(void (*fn)(void *), void *arg, cgoguard_fault *fault, int 
 	uintptr_t sp;
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
-	struct cg_slot *s = cg_thread_slot;
+	struct cg_slot *s = cg_thread.slot;
 	if (__builtin_expect(s == NULL, 0)) {
 		int rc = cg_call_deadline_slow();
 		if (rc != CGOGUARD_OK)
 			return rc;
-		s = cg_thread_slot;
+		s = cg_thread.slot;
 	}
 	/* One deadline per thread at a time: a nested call with its own
 	 * deadline inside a call that has one is refused. */
@@ -468,12 +507,18 @@ void cgoguard_boundary_init_clear(void);
 void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
 intptr_t cgoguard_slot_tls_offset(void);
 struct cg_slot *cgoguard_thread_slot(void);
-/* From the handler: if the thread is in C code of a cgo call made by a
- * goroutine in a region (want_g, if not 0), records the fault in
- * cg_thread_fault and makes the thread resume at the land function with rc.
- * Returns 1 when it did. */
-int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int interrupt,
-                     uintptr_t want_g);
+/* The handler's two halves at the cgo boundary (boundary.c): whether the
+ * thread is in C code of a cgo call made by a goroutine in a region
+ * (want_g, if not 0) that can take a fault now, and taking it (recorded in
+ * cg_thread.fault; the thread resumes at the land function with rc). */
+struct cg_boundary_hit {
+	uintptr_t slot; /* S: asmcgocall's return address */
+	uintptr_t g;
+	struct cg_region *region;
+};
+int cg_boundary_classify(uintptr_t want_g, struct cg_boundary_hit *h);
+void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *info, ucontext_t *uc,
+                     int rc, int interrupt);
 /* handler.c, shared with the boundary path */
 void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int sig,
                const siginfo_t *info, const ucontext_t *uc);
@@ -508,8 +553,7 @@ const struct cgoguard_capture *cgoguard_capture_get(int32_t id);
 void cgoguard_capture_release(const struct cgoguard_capture *c);
 void cgoguard_capture_drop(int32_t id);
 
-/* Fault hand-over to the Go package (report_pool.c). */
-extern CG_TLS cgoguard_fault cg_thread_fault;
+/* Fault hand-over to the Go package (report_pool.c): from cg_thread.fault. */
 int64_t cgoguard_pool_publish(int rc);
 
 #endif

@@ -44,8 +44,6 @@ static uint32_t cg_pool_nchunks;                           /* atomic: chunks map
 static uint64_t cg_pool_free;  /* atomic: counter << 32 | (index + 1) of the top free record */
 static int cg_pool_growing;    /* atomic: a thread is mapping a chunk */
 
-CG_TLS cgoguard_fault cg_thread_fault;
-
 static struct cg_pool_rec *cg_pool_rec(uint32_t i) {
 	struct cg_pool_rec *c = __atomic_load_n(&cg_pool_chunks[i >> CG_POOL_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
 	return &c[i & (CG_POOL_CHUNK - 1)];
@@ -104,7 +102,7 @@ static int cg_pool_grow(void) {
 }
 
 /*
- * Moves the calling thread's last fault record (cg_thread_fault) into the
+ * Moves the calling thread's last fault record (cg_thread.fault) into the
  * pool. Returns (slot + 1) | signo << 32 | rc << 48, where rc is the guard's
  * result (CGOGUARD_FAULT, _TIMEOUT, _CANCELED) and slot indexes the pool
  * record holding the details (read it with cgoguard_pool_get, then release
@@ -113,12 +111,12 @@ static int cg_pool_grow(void) {
  * CG_POOL_WAIT_NS.
  */
 int64_t cgoguard_pool_publish(int rc) {
-	int64_t signo = (int64_t)cg_thread_fault.signo << 32 | (int64_t)rc << 48;
+	int64_t signo = (int64_t)cg_thread.fault.signo << 32 | (int64_t)rc << 48;
 	int64_t waited = 0;
 	for (;;) {
 		int64_t s = cg_pool_pop();
 		if (s >= 0) {
-			memcpy(&cg_pool_rec((uint32_t)s)->fault, &cg_thread_fault, sizeof cg_thread_fault);
+			memcpy(&cg_pool_rec((uint32_t)s)->fault, &cg_thread.fault, sizeof cg_thread.fault);
 			return signo | (s + 1);
 		}
 		int g = cg_pool_grow();
@@ -135,7 +133,7 @@ int64_t cgoguard_pool_publish(int rc) {
 		waited += ts.tv_nsec;
 	}
 	/* Nobody will read this record, nor the dump capture it names. */
-	cgoguard_capture_drop(cg_thread_fault.capture);
+	cgoguard_capture_drop(cg_thread.fault.capture);
 	return signo;
 }
 

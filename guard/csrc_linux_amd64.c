@@ -7,9 +7,10 @@
 // package directory, so the digest below covers csrc/ and include/: `make
 // digest` rewrites it, and a test fails while it is out of date, which makes
 // every change to the C core rebuild this package.
-// csrc digest: 8556861cf64b218fc8441af62d44f38fdd5dbd712c736af602607fb7e89f86c2
+// csrc digest: 7011c8c5b05ccdcd4909d6be65e9028cec5bfea8e54f0bec6cedfcf52c58123c
 #include "../csrc/boundary.c"
 #include "../csrc/checked.c"
+#include "../csrc/context.c"
 #include "../csrc/deadline.c"
 #include "../csrc/dump_capture.c"
 #include "../csrc/gomodules.c"
@@ -17,6 +18,7 @@
 #include "../csrc/handler.c"
 #include "../csrc/interpose.c"
 #include "../csrc/report_pool.c"
+#include "../csrc/thread.c"
 #include "../csrc/timeout_call.c"
 #include "../csrc/traceback.c"
 #include "../csrc/unwind.c"

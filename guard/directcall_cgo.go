@@ -26,7 +26,7 @@ struct cg_direct_req {
 // slot+1 (< 2^22, CG_POOL_CAP) in bits 0-21, the signal (<= 64) in bits
 // 22-28, the guard's result (1-3) in bits 29-30 (see directResult).
 int32_t cg_direct_call(struct cg_direct_req *q) {
-	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES);
+	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES);
 	if (rc <= 0)
 		return rc;
 	int64_t r = cgoguard_pool_publish(rc);
@@ -43,7 +43,7 @@ struct cg_direct_dl_req {
 };
 
 int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
-	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES,
+	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES,
 	                               q->timeout_ns, q->grace_ns, NULL, q->lazy_ns, q->ctx);
 	if (rc <= 0)
 		return rc;

@@ -21,7 +21,7 @@ import (
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 )
 
-// slotTLSOffset is where a thread's cg_thread_slot lies from its thread
+// slotTLSOffset is where a thread's cg_thread.slot lies from its thread
 // pointer (set by initRegions).
 var slotTLSOffset int
 

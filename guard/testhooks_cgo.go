@@ -19,7 +19,7 @@ struct cg_test_arm {
 static void cg_test_snap(void *p) {
 	struct cg_test_arm *a = p;
 	a->after = cg_deadline_clock();
-	a->slot = *cg_thread_slot;
+	a->slot = *cg_thread.slot;
 }
 
 // Arms the calling thread's slot as Call with a deadline does
@@ -32,7 +32,7 @@ static int cg_test_arm_c(struct cg_test_arm *a, int64_t timeout_ns, int64_t grac
 	return cg_call_deadline_lazy(cg_test_snap, a, &f, 0, timeout_ns, grace_ns, NULL, lazy_ns, ctx);
 }
 
-static void cg_test_copy_slot(struct cg_slot *out) { *out = *cg_thread_slot; }
+static void cg_test_copy_slot(struct cg_slot *out) { *out = *cg_thread.slot; }
 static uint64_t cg_test_clock(void) { return cg_deadline_clock(); }
 static uint64_t cg_test_deadline_add(uint64_t now, uint64_t ns) { return cg_deadline_add(now, ns); }
 static struct cg_region *cg_test_region_of(uintptr_t g) { return cg_region_of(g); }
