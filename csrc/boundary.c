@@ -35,7 +35,7 @@
 
 #include "internal.h"
 
-/* Set once by the Go package (cgoguard_boundary_init); zero in a C program,
+/* Set once by the Go package (cg_boundary_init); zero in a C program,
  * where no region can exist. */
 struct cg_boundary_layout cg_layout;
 
@@ -52,7 +52,7 @@ struct cg_region *cg_region_find(uintptr_t g) {
 
 /* Gives g's chunk its entries (the Go side's slow path). Returns 0, or
  * CGOGUARD_EINSTALL when no memory or no room is left. */
-int cgoguard_region_chunk_add(uintptr_t g) {
+int cg_region_chunk_add(uintptr_t g) {
 	uintptr_t key = (g >> CG_REGION_CHUNK_SHIFT) + 1;
 	int rc = CGOGUARD_EINSTALL;
 	pthread_mutex_lock(&cg_region_mu);
@@ -222,16 +222,16 @@ static _Unwind_Reason_Code cg_dstep(struct _Unwind_Context *ctx, void *p) {
  * (never by the handler), it replaces any link-time reference to the
  * runtime's code, which a Go release may refuse; the Go side checks the
  * address (runtime.FuncForPC and the instructions around it) before
- * cgoguard_boundary_init trusts it.
+ * cg_boundary_init trusts it.
  */
-__attribute__((noinline)) uintptr_t cgoguard_boundary_discover(uintptr_t g) {
+__attribute__((noinline)) uintptr_t cg_boundary_discover(uintptr_t g) {
 	struct cg_dwalk w = {g, 0, 0};
 	if (g != 0)
 		_Unwind_Backtrace(cg_dstep, &w);
 	return w.ret;
 }
 
-int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
                            uintptr_t land, intptr_t tls_g_off) {
 	if (ret == 0 || land == 0 || tls_g_off == 0)
 		return CGOGUARD_EINSTALL;
@@ -249,7 +249,7 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
 }
 
 /* Turns regions off again (the probe below failed). */
-void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __ATOMIC_RELEASE); }
+void cg_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __ATOMIC_RELEASE); }
 
 /*
  * Checks, from inside a real cgo call made by goroutine g, that the runtime
@@ -257,7 +257,7 @@ void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __
  * address and g, lies just above this function's frame, and g is inside
  * runtime.cgocall. Returns 0, or which check failed (1-4).
  */
-int cgoguard_boundary_probe(uintptr_t g) {
+int cg_boundary_probe(uintptr_t g) {
 	uintptr_t s = 0, sg = 0;
 	if (!cg_boundary_slot(&s, &sg))
 		return 1;
@@ -339,17 +339,17 @@ void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *
 /* The offset of the calling thread's cg_thread.slot from its thread
  * pointer: the same for every thread (initial-exec TLS), so that Go code
  * holding a thread reads its slot without a cgo call. */
-intptr_t cgoguard_slot_tls_offset(void) {
+intptr_t cg_slot_tls_offset(void) {
 	uintptr_t tp;
 	__asm__("movq %%fs:0, %0" : "=r"(tp));
 	return (intptr_t)((uintptr_t)&cg_thread.slot - tp);
 }
 
 /* The calling thread's slot, as C sees it (for tests). */
-struct cg_slot *cgoguard_thread_slot(void) { return cg_thread.slot; }
+struct cg_slot *cg_thread_slot(void) { return cg_thread.slot; }
 
 /* The rest of a region's disarm (the Go package does cg_disarm's fast part
  * itself): a registered cancellation to remove, signals to drain. */
-void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
 
 #endif /* x86-64 Linux */

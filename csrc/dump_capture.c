@@ -37,7 +37,7 @@ static uint32_t cg_capture_seq;              /* atomic */
 /* Maps the pool; after this the handler captures every recovered fault and
  * every forced interrupt. Returns 0, or -1 when the memory could not be
  * mapped. Not async-signal-safe; idempotent. */
-int cgoguard_capture_enable(void) {
+int cg_capture_enable(void) {
 	static int lock;
 	if (__atomic_load_n(&cg_capture_on, __ATOMIC_ACQUIRE))
 		return 0;
@@ -163,8 +163,8 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 }
 
 /* Claims the capture id names for reading; NULL when there is none or it was
- * taken over by a later fault. Release it with cgoguard_capture_release. */
-const struct cgoguard_capture *cgoguard_capture_get(int32_t id) {
+ * taken over by a later fault. Release it with cg_capture_release. */
+const struct cgoguard_capture *cg_capture_get(int32_t id) {
 	int i = (int)(id & 0xff) - 1;
 	uint32_t seq = (uint32_t)id >> 8;
 	if (id == 0 || i < 0 || i >= CG_CAPTURE_SLOTS || cg_captures == NULL)
@@ -181,13 +181,13 @@ const struct cgoguard_capture *cgoguard_capture_get(int32_t id) {
 	return c;
 }
 
-void cgoguard_capture_release(const struct cgoguard_capture *c) {
+void cg_capture_release(const struct cgoguard_capture *c) {
 	if (c != NULL)
 		__atomic_store_n(&((struct cgoguard_capture *)c)->state, CG_CAP_FREE, __ATOMIC_RELEASE);
 }
 
 /* Drops the capture id names without reading it (a record nobody will turn
  * into a dump). */
-void cgoguard_capture_drop(int32_t id) { cgoguard_capture_release(cgoguard_capture_get(id)); }
+void cg_capture_drop(int32_t id) { cg_capture_release(cg_capture_get(id)); }
 
 #endif /* x86-64 Linux */

@@ -27,7 +27,7 @@ static struct {
 	uintptr_t last;                  /* its value then */
 } cg_gomod;
 
-void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
                              uintptr_t off_next, uintptr_t lastp, uintptr_t last) {
 	cg_gomod.off_text = off_text;
 	cg_gomod.off_etext = off_etext;

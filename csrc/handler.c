@@ -68,7 +68,7 @@ static uint64_t cg_interrupts;
 
 static uintptr_t cg_go_text_start, cg_go_text_end;
 
-void cgoguard_set_go_text(uintptr_t start, uintptr_t end) {
+void cg_set_go_text(uintptr_t start, uintptr_t end) {
 	cg_go_text_start = start;
 	cg_go_text_end = end;
 }

@@ -9,6 +9,17 @@
 
 #include "../include/cgoguard.h"
 
+/*
+ * Symbols: only what include/cgoguard.h declares is the library's (and the
+ * libc functions interpose.c replaces); everything declared from here on,
+ * and everything a .c file defines after including this header without a
+ * declaration here, is hidden, so it cannot clash with or be bound to
+ * another library's symbols. Hidden symbols still link across the objects
+ * of one executable (the Go package's cgo files call them by name).
+ * TestCoreSymbolsHidden (tests/symbols_test.go) checks libcgoguard.a.
+ */
+#pragma GCC visibility push(hidden)
+
 /* Thread-local state must be reachable from a signal handler without a call
  * into the dynamic linker (__tls_get_addr may allocate): initial-exec. */
 #define CG_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -93,7 +104,7 @@ struct cg_thread {
 	const siginfo_t *repl_info;
 	uintptr_t repl_sp;
 	/* The last fault or interrupt of a call by the Go package, or of a
-	 * region (boundary.c): handed over by cgoguard_pool_publish. */
+	 * region (boundary.c): handed over by cg_pool_publish. */
 	cgoguard_fault fault;
 	/* Where a fault is recorded when the caller asked for no record. */
 	cgoguard_fault scratch;
@@ -165,10 +176,10 @@ int cg_repair_handlers(void);
 int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /* Go text range (set by the Go package; empty in a C program). */
-void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
+void cg_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
 /* The other Go modules (plugins, shared Go libraries): gomodules.c. */
-void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
                              uintptr_t off_next, uintptr_t lastp, uintptr_t last);
 int cg_pc_in_go_module(uintptr_t pc);
 
@@ -468,7 +479,7 @@ static inline struct cg_region *cg_region_of(uintptr_t g) {
 	}
 	return NULL;
 }
-int cgoguard_region_chunk_add(uintptr_t g);
+int cg_region_chunk_add(uintptr_t g);
 
 /* What the Go package found out about its runtime (see boundary.c). */
 struct cg_boundary_layout {
@@ -487,7 +498,7 @@ struct cg_boundary_layout {
 extern struct cg_boundary_layout cg_layout;
 
 /* g and m fields the O(1) boundary reads (the same in Go 1.25 to 1.27;
- * checked at init from inside a real cgo call, cgoguard_boundary_probe). */
+ * checked at init from inside a real cgo call, cg_boundary_probe). */
 #define CG_G_M 48        /* g.m */
 #define CG_G_SCHED_SP 56 /* g.sched.sp */
 #define CG_M_G0 0        /* m.g0 */
@@ -499,14 +510,14 @@ extern struct cg_boundary_layout cg_layout;
 int cg_boundary_slot(uintptr_t *slot, uintptr_t *g);
 
 struct cg_region *cg_region_find(uintptr_t g);
-int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
                            uintptr_t land, intptr_t tls_g_off);
-uintptr_t cgoguard_boundary_discover(uintptr_t g);
-int cgoguard_boundary_probe(uintptr_t g);
-void cgoguard_boundary_init_clear(void);
-void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
-intptr_t cgoguard_slot_tls_offset(void);
-struct cg_slot *cgoguard_thread_slot(void);
+uintptr_t cg_boundary_discover(uintptr_t g);
+int cg_boundary_probe(uintptr_t g);
+void cg_boundary_init_clear(void);
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen);
+intptr_t cg_slot_tls_offset(void);
+struct cg_slot *cg_thread_slot(void);
 /* The handler's two halves at the cgo boundary (boundary.c): whether the
  * thread is in C code of a cgo call made by a goroutine in a region
  * (want_g, if not 0) that can take a fault now, and taking it (recorded in
@@ -544,16 +555,62 @@ struct cgoguard_capture {
 	uint8_t stack[CG_CAPTURE_STACK]; /* from just below SP upward */
 };
 
-int cgoguard_capture_enable(void);
+int cg_capture_enable(void);
 /* How far above a guard record a capture copies the stack: the guard
  * point's callers (cgo's wrapper, asmcgocall), for a debugger's backtrace. */
 #define CG_CAPTURE_ABOVE_GUARD 4096
 void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top);
-const struct cgoguard_capture *cgoguard_capture_get(int32_t id);
-void cgoguard_capture_release(const struct cgoguard_capture *c);
-void cgoguard_capture_drop(int32_t id);
+const struct cgoguard_capture *cg_capture_get(int32_t id);
+void cg_capture_release(const struct cgoguard_capture *c);
+void cg_capture_drop(int32_t id);
 
-/* Fault hand-over to the Go package (report_pool.c): from cg_thread.fault. */
-int64_t cgoguard_pool_publish(int rc);
+/*
+ * Fault hand-over to the Go package (report_pool.c): from cg_thread.fault.
+ *
+ * The published result packs the pool slot (+ 1; 0: none), the signal and
+ * the guard's result into an int64; cg_direct_call (guard/directcall_cgo.go)
+ * repacks it into the int32 runtime.cgocall returns. The Go package decodes
+ * both with these constants (guard/report_cgo.go unpackPublished,
+ * directResult); guard/result_test.go packs here and decodes there.
+ */
+#define CG_PUB_SLOT_MASK 0xffffffffLL /* bits 0-31: slot + 1 */
+#define CG_PUB_SIG_SHIFT 32           /* bits 32-47: the signal */
+#define CG_PUB_SIG_MASK 0xffffLL
+#define CG_PUB_RC_SHIFT 48 /* bits 48-55: CGOGUARD_FAULT, _TIMEOUT or _CANCELED */
+#define CG_PUB_RC_MASK 0xffLL
+static inline int64_t cg_pub_pack(int64_t slot1, int sig, int rc) {
+	return slot1 | (int64_t)sig << CG_PUB_SIG_SHIFT | (int64_t)rc << CG_PUB_RC_SHIFT;
+}
+
+#define CG_DIRECT_SLOT_MASK 0x3fffff /* bits 0-21: slot + 1 (CG_POOL_CAP < 2^22) */
+#define CG_DIRECT_SIG_SHIFT 22       /* bits 22-28: the signal (<= 64) */
+#define CG_DIRECT_SIG_MASK 0x7f
+#define CG_DIRECT_RC_SHIFT 29 /* bits 29-30: the guard's result (1-3) */
+#define CG_DIRECT_RC_MASK 0x3
+_Static_assert(_NSIG - 1 <= CG_DIRECT_SIG_MASK, "a signal number must fit the direct result");
+_Static_assert(CGOGUARD_FAULT > 0 && CGOGUARD_TIMEOUT > 0 && CGOGUARD_CANCELED > 0 &&
+                   CGOGUARD_FAULT <= CG_DIRECT_RC_MASK && CGOGUARD_TIMEOUT <= CG_DIRECT_RC_MASK &&
+                   CGOGUARD_CANCELED <= CG_DIRECT_RC_MASK,
+               "a guard's result must fit the direct result");
+/* The int32 form of a published result r (> 0). */
+static inline int32_t cg_direct_pack(int64_t r) {
+	return (int32_t)((r & CG_DIRECT_SLOT_MASK) |
+	                 ((r >> CG_PUB_SIG_SHIFT) & CG_DIRECT_SIG_MASK) << CG_DIRECT_SIG_SHIFT |
+	                 ((r >> CG_PUB_RC_SHIFT) & CG_DIRECT_RC_MASK) << CG_DIRECT_RC_SHIFT);
+}
+int64_t cg_pool_publish(int rc);
+const cgoguard_fault *cg_pool_get(int slot);
+void cg_pool_release(int slot);
+void cg_pool_stats(uint32_t out[2]);
+
+/* The checked cgo traceback the Go package binds in place of
+ * cgosymbolizer's (traceback.c, -Wl,--wrap=cgoTraceback). */
+void __wrap_cgoTraceback(void *parg);
+
+/* For a test (tests/internal/payload): run once inside
+ * cgoguard_cancel_request (deadline.c). */
+extern void (*cg_test_cancel_hook)(cgoguard_cancel *);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,7 +11,7 @@ package guard
 // function pointer, never a Go pointer, so cgo need not check it.
 static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
 	int rc = cg_call((void (*)(void *))fn, arg, &cg_thread.fault, max_frames);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
+	return rc > 0 ? cg_pool_publish(rc) : rc;
 }
 
 // The same with a deadline and/or lazy cancellation (lazy_ns > 0: the
@@ -22,7 +22,7 @@ static inline int64_t cg_pool_call_deadline(uintptr_t fn, void *arg, int max_fra
 	uintptr_t ctx[2] = {ctx0, ctx1};
 	int rc = cg_call_deadline_lazy((void (*)(void *))fn, arg, &cg_thread.fault, max_frames,
 	                               timeout_ns, grace_ns, NULL, lazy_ns, ctx);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
+	return rc > 0 ? cg_pool_publish(rc) : rc;
 }
 
 // Calls a C function of up to six integer or pointer arguments returning an

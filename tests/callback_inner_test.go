@@ -11,11 +11,11 @@ import (
 // A guard.Call made inside a Go callback (C -> Go -> guard.Call -> C that
 // breaks RSP, or RIP and RSP, and faults) is taken by the callback's own
 // guard: the callback goes on (a healthy guarded call), returns to the C
-// that called it, and that C returns normally, under an outer guard.Call
-// or a plain cgo call. Exit status 0 and "ok <mode>" last; no Go report.
+// that called it, and that C returns normally, under an outer guard.Call,
+// a plain cgo call, or a plain cgo call inside guard.Do. Exit status 0 and "ok <mode>" last; no Go report.
 func TestGuardInsideGoCallbackBrokenState(t *testing.T) {
 	bin := buildProgram(t, "./cbcrash")
-	for _, outer := range []string{"guarded", "raw"} {
+	for _, outer := range []string{"guarded", "raw", "do"} {
 		for _, what := range []string{"badrsp", "badriprsp"} {
 			for _, suffix := range []string{"", "-noframes"} {
 				mode := "inner-" + outer + "-" + what + suffix

@@ -13,6 +13,8 @@
 //	cbcrash inner-guarded-badriprsp[-noframes]
 //	cbcrash inner-raw-badrsp[-noframes]         the outer C is a plain cgo call
 //	cbcrash inner-raw-badriprsp[-noframes]
+//	cbcrash inner-do-badrsp[-noframes]          a plain cgo call inside guard.Do
+//	cbcrash inner-do-badriprsp[-noframes]
 package main
 
 import (
@@ -60,7 +62,7 @@ func inner(mode string) {
 	}
 	outer, what, _ := strings.Cut(rest, "-")
 	fn := map[string]unsafe.Pointer{"badrsp": payload.BadRSP, "badriprsp": payload.BadRIPRSP}[what]
-	if fn == nil || (outer != "guarded" && outer != "raw") {
+	if fn == nil || (outer != "guarded" && outer != "raw" && outer != "do") {
 		fmt.Fprintln(os.Stderr, "cbcrash: unknown mode", mode)
 		os.Exit(65)
 	}
@@ -82,6 +84,8 @@ func inner(mode string) {
 			outerErr = guard.Call(payload.CallGo, unsafe.Pointer(r))
 			got = r.Out()
 			payload.Free(r)
+		} else if outer == "do" {
+			outerErr = guard.Do(func() { got = payload.RawCallGo(0) })
 		} else {
 			got = payload.RawCallGo(0)
 		}
@@ -93,6 +97,10 @@ func inner(mode string) {
 		if healthyErr != nil || healthyOut != 41 || outerErr != nil {
 			fmt.Fprintf(os.Stderr, "cbcrash %s: after the fault: healthy %v (out %d), outer %v\n",
 				mode, healthyErr, healthyOut, outerErr)
+			os.Exit(1)
+		}
+		if got != 7 {
+			fmt.Fprintf(os.Stderr, "cbcrash %s: the C caller got %d from the callback, want 7\n", mode, got)
 			os.Exit(1)
 		}
 		fmt.Printf("round %d: inner recovered: %v; callback returned %d\n", round, ce, got)
