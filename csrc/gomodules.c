@@ -1,4 +1,8 @@
 /*
+ * Which PCs are Go's machine code: a fault or frame there is the Go
+ * runtime's, never cgoguard's. The main module's text range comes from the
+ * Go package (runtime.text to runtime.etext; empty in a C program).
+ *
  * Go's machine code outside the main module: a program that loads Go
  * plugins (-buildmode=plugin) or is built from shared Go libraries has one
  * text range per module, and a fault or frame in any of them is Go's.
@@ -16,6 +20,17 @@
  */
 #if defined(__x86_64__) && defined(__linux__)
 #include "internal.h"
+
+static uintptr_t cg_go_text_start, cg_go_text_end;
+
+void cg_set_go_text(uintptr_t start, uintptr_t end) {
+	cg_go_text_start = start;
+	cg_go_text_end = end;
+}
+
+int cg_pc_in_go(uintptr_t pc) {
+	return (pc >= cg_go_text_start && pc < cg_go_text_end) || cg_pc_in_go_module(pc);
+}
 
 /* Modules walked at most (a longer list is taken to be broken). */
 #define CG_GOMOD_MAX 1024

@@ -1,13 +1,31 @@
 /*
- * The signal handler: decides whether a signal is a fault of the innermost
- * open guard on this thread (or the watchdog's timeout signal for the call
- * it runs), and either unwinds to that guard point or passes the signal on
- * to the handler that was installed before.
+ * The signal handler, cg_dispatch (entered from cg_sigentry). It decides in
+ * one place what a signal is (cg_classify), then acts on the decision in
+ * one place (cg_act):
+ *   pass      not ours: to the handler installed before (chain.c)
+ *   ignore    a timeout signal with nothing to do now
+ *   probe     a fault of this thread's probe: resume the probe's caller
+ *   at guard  resume the guard point (guard.Call, cgoguard_call) with
+ *             CGOGUARD_FAULT, _TIMEOUT or _CANCELED
+ *   at land   resume at the cgo boundary's land function (guard.Do), which
+ *             turns the fault into a Go panic
  *
- * Everything reachable from cg_dispatch is async-signal-safe: no malloc, no
- * locks, no stdio; only TLS (initial-exec), atomics, system calls, and
- * libgcc's unwinder (unwind.c), which takes no lock and does not allocate
- * on glibc >= 2.35.
+ * Hazards:
+ *  - Everything reachable from cg_dispatch is async-signal-safe: no malloc,
+ *    no locks, no stdio; only TLS (initial-exec), atomics, system calls, and
+ *    libgcc's unwinder (unwind.c), which takes no lock and does not
+ *    allocate on glibc >= 2.35.
+ *  - It runs with every signal blocked: a fault of its own would kill the
+ *    process without a word. Memory the fault may have broken is read
+ *    through the kernel and the unwinder runs as a probe (checked.c).
+ *  - errno belongs to the interrupted code: saved and restored.
+ *  - A fault whose PC is Go code, or a signal Go itself raised, is Go's;
+ *    kill() and other processes' signals are never faults (cg_fault_is_ours).
+ *  - A guard is popped before the thread resumes: a fault in the resumed
+ *    code must not come back to the same guard.
+ *  - Only cg_act changes state; cg_classify's one write is into the frames
+ *    of the guard it inspects (memory that guard owns, read only when the
+ *    decision is to resume there).
  */
 #if defined(__x86_64__) && defined(__linux__)
 #define _GNU_SOURCE
@@ -23,189 +41,16 @@
 
 #include "internal.h"
 
-/* Defined by glibc; the public sigaction may be cgoguard's own wrapper
- * (interpose.c), so the core always talks to glibc directly. */
-extern int __sigaction(int, const struct sigaction *, struct sigaction *);
-
-int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
-	return __sigaction(sig, act, old);
-}
-
-/* The fault signals, then the timeout signal once deadlines are in use. */
-static int cg_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, 0};
-#define CG_NFAULTSIG 5
-static int cg_nsig = CG_NFAULTSIG; /* atomic */
-
-int cg_is_guarded_signal(int sig) {
-	int n = __atomic_load_n(&cg_nsig, __ATOMIC_ACQUIRE);
-	for (int i = 0; i < n; i++)
-		if (cg_signals[i] == sig)
-			return 1;
-	return 0;
-}
-
-/*
- * The handler each guarded signal had before cgoguard: where signals that
- * are not a guarded fault go. chain_orig is the one found at first install
- * (the Go runtime's, in a Go program). chain_next differs from it after a
- * repair: the handler that replaced cgoguard's. Read by the signal handler,
- * so stored as atomically read words.
- */
-struct cg_chain {
-	uintptr_t orig;       /* handler address, or SIG_DFL / SIG_IGN */
-	uintptr_t next;
-	int next_flags;
-	uint64_t next_mask;   /* next's sa_mask, as the kernel's 64-bit set */
-};
-static struct cg_chain cg_chains[_NSIG];
-
-int cg_installed;
-int cg_handlers_dirty;
-static pthread_mutex_t cg_install_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t cg_repairs;
 static uint64_t cg_recoveries;
 static uint64_t cg_interrupts;
 
-static uintptr_t cg_go_text_start, cg_go_text_end;
-
-void cg_set_go_text(uintptr_t start, uintptr_t end) {
-	cg_go_text_start = start;
-	cg_go_text_end = end;
-}
-
-int cg_pc_in_go(uintptr_t pc) {
-	return (pc >= cg_go_text_start && pc < cg_go_text_end) || cg_pc_in_go_module(pc);
-}
-
-uint64_t cgoguard_handler_repairs(void) { return __atomic_load_n(&cg_repairs, __ATOMIC_RELAXED); }
 uint64_t cgoguard_recovered(void) { return __atomic_load_n(&cg_recoveries, __ATOMIC_RELAXED); }
 uint64_t cgoguard_interrupted(void) { return __atomic_load_n(&cg_interrupts, __ATOMIC_RELAXED); }
 
-static uintptr_t cg_handler_of(const struct sigaction *sa) {
-	return (sa->sa_flags & SA_SIGINFO) ? (uintptr_t)sa->sa_sigaction : (uintptr_t)sa->sa_handler;
-}
-
-static void cg_our_action(struct sigaction *sa) {
-	memset(sa, 0, sizeof *sa);
-	sa->sa_sigaction = cg_sigentry;
-	/* Same flags and mask as the Go runtime's handlers: a chained Go handler
-	 * runs under the mask it expects. SA_ONSTACK is required in a Go process
-	 * and is what lets a stack overflow be caught at all. */
-	sa->sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigfillset(&sa->sa_mask);
-}
-
-/* Puts our handler in front of whatever sig has now. Caller holds the mutex. */
-static int cg_take_signal(int sig, int first) {
-	struct sigaction ours, old;
-	cg_our_action(&ours);
-	if (cg_libc_sigaction(sig, &ours, &old) != 0)
-		return -1;
-	uintptr_t h = cg_handler_of(&old);
-	if (h == (uintptr_t)cg_sigentry)
-		return 0; /* ours already (perhaps with wrong flags): nothing to chain */
-	struct cg_chain *c = &cg_chains[sig];
-	if (first)
-		__atomic_store_n(&c->orig, h, __ATOMIC_RELEASE);
-	uint64_t mask;
-	memcpy(&mask, &old.sa_mask, sizeof mask);
-	__atomic_store_n(&c->next_flags, old.sa_flags, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->next_mask, mask, __ATOMIC_RELAXED);
-	__atomic_store_n(&c->next, h, __ATOMIC_RELEASE);
-	return 0;
-}
-
-int cgoguard_install(void) {
-	if (__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE))
-		return CGOGUARD_OK;
-	/* With internal linking the C code sits inside the Go text range, and a
-	 * fault in it could not be told from a fault in Go. */
-	if (cg_pc_in_go((uintptr_t)cgoguard_install))
-		return CGOGUARD_ELINKMODE;
-	pthread_mutex_lock(&cg_install_mu);
-	int rc = CGOGUARD_OK;
-	if (!__atomic_load_n(&cg_installed, __ATOMIC_RELAXED)) {
-		cg_checked_init(); /* without it, checked reads use process_vm_readv alone */
-		struct sigaction saved[CG_NFAULTSIG];
-		int i;
-		for (i = 0; i < CG_NFAULTSIG; i++) {
-			cg_libc_sigaction(cg_signals[i], NULL, &saved[i]);
-			if (cg_take_signal(cg_signals[i], 1) != 0)
-				break;
-		}
-		if (i < CG_NFAULTSIG) {
-			while (--i >= 0)
-				cg_libc_sigaction(cg_signals[i], &saved[i], NULL);
-			rc = CGOGUARD_EINSTALL;
-		} else {
-			__atomic_store_n(&cg_handlers_dirty, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&cg_installed, 1, __ATOMIC_RELEASE);
-		}
-	}
-	pthread_mutex_unlock(&cg_install_mu);
-	return rc;
-}
-
-static int cg_needs_repair(int sig) {
-	struct sigaction cur;
-	if (cg_libc_sigaction(sig, NULL, &cur) != 0)
-		return 0;
-	int want = SA_SIGINFO | SA_ONSTACK;
-	return cg_handler_of(&cur) != (uintptr_t)cg_sigentry || (cur.sa_flags & want) != want;
-}
-
-/* Checks every guarded signal's handler and puts ours back in front where it
- * was replaced. Returns the number repaired, or CGOGUARD_EINSTALL. */
-int cg_repair_handlers(void) {
-	int n = 0, rc = 0;
-	pthread_mutex_lock(&cg_install_mu);
-	__atomic_store_n(&cg_handlers_dirty, 0, __ATOMIC_RELAXED);
-	for (int i = 0; i < __atomic_load_n(&cg_nsig, __ATOMIC_ACQUIRE); i++) {
-		if (!cg_needs_repair(cg_signals[i]))
-			continue;
-		if (cg_take_signal(cg_signals[i], 0) != 0)
-			rc = CGOGUARD_EINSTALL;
-		else
-			n++;
-	}
-	pthread_mutex_unlock(&cg_install_mu);
-	if (n)
-		__atomic_fetch_add(&cg_repairs, (uint64_t)n, __ATOMIC_RELAXED);
-	return rc ? rc : n;
-}
-
-/* Puts our handler on the timeout signal, chaining to the one it had. */
-int cg_install_timeout_signal(int sig) {
-	pthread_mutex_lock(&cg_install_mu);
-	int rc = cg_take_signal(sig, 1);
-	if (rc == 0) {
-		cg_signals[CG_NFAULTSIG] = sig;
-		__atomic_store_n(&cg_nsig, CG_NFAULTSIG + 1, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&cg_install_mu);
-	return rc;
-}
-
-int cgoguard_verify_handlers(void) {
-	if (!__atomic_load_n(&cg_installed, __ATOMIC_ACQUIRE)) {
-		int rc = cgoguard_install();
-		if (rc != CGOGUARD_OK)
-			return rc;
-	}
-	return cg_repair_handlers();
-}
-
-/* ---- signal handler ---- */
-
-static int cg_sys_gettid(void) { return (int)syscall(SYS_gettid); }
-
-/*
- * The handler decides in one place, then acts: cg_classify looks at the
- * signal and at async-signal-safe state (the per-thread record, the guard
- * records, the region table, memory read through the kernel) and changes
- * nothing; cg_act then does what the decision says, and is the only code
- * that pops guards, writes fault records or rewrites the context.
- */
+/* What cg_classify decided. cg_classify looks at the signal and at
+ * async-signal-safe state (the per-thread record, the guard records, the
+ * region table, memory read through the kernel); cg_act alone pops guards,
+ * writes fault records and rewrites the context. */
 enum cg_action {
 	CG_PASS,     /* not ours: to the handler installed before (cg_pass_on) */
 	CG_IGNORE,   /* ours, nothing to do: a stale timeout signal, or one
@@ -214,9 +59,6 @@ enum cg_action {
 	CG_AT_GUARD, /* resume at a guard point of guard.Call (cg_resume) */
 	CG_AT_LAND,  /* resume at the cgo boundary's land function (guard.Do) */
 };
-
-/* The replacement-handler state of the thread (cg_thread.repl_*). */
-enum { CG_REPL_NONE, CG_REPL_CHAINBACK, CG_REPL_STALE };
 
 struct cg_decision {
 	enum cg_action action;
@@ -231,27 +73,6 @@ struct cg_decision {
 	int depth, walk, nframes;
 	struct cg_boundary_hit hit; /* AT_LAND */
 };
-
-/* Did this thread's replacement handler chain back to us (same siginfo,
- * deeper on the stack)? STALE: a replacement set the state and left by a
- * jump; this is a fresh signal. */
-static int cg_repl_state(const siginfo_t *info) {
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	if (cg_thread.repl_sp == 0)
-		return CG_REPL_NONE;
-	if (info == cg_thread.repl_info && sp < cg_thread.repl_sp)
-		return CG_REPL_CHAINBACK;
-	return CG_REPL_STALE;
-}
-
-static int cg_in_replacement(const siginfo_t *info) {
-	int st = cg_repl_state(info);
-	if (st == CG_REPL_STALE) {
-		cg_thread.repl_info = NULL;
-		cg_thread.repl_sp = 0;
-	}
-	return st == CG_REPL_CHAINBACK;
-}
 
 /*
  * Is this signal a fault of the guarded call running on this thread?
@@ -307,74 +128,6 @@ void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int s
 		if (cg_read_word((uintptr_t)f->sp, &ra) && ra != 0 && ra != (uintptr_t)cg_invoke_ret)
 			f->frames[f->nframes++] = (uint64_t)ra;
 	}
-}
-
-/* Where a signal that is not a guarded fault goes. Returns the handler to
- * tail-jump to, or NULL when the signal was dealt with here. */
-static void *cg_pass_on(int sig, siginfo_t *info, void *uc) {
-	struct cg_chain *c = &cg_chains[sig];
-	uintptr_t h = __atomic_load_n(&c->next, __ATOMIC_ACQUIRE);
-	uintptr_t orig = __atomic_load_n(&c->orig, __ATOMIC_ACQUIRE);
-
-	if (h != orig && cg_in_replacement(info)) {
-		/* A replacement handler chained back to us: continue down the
-		 * original chain. */
-		h = orig;
-	} else if (h != orig && h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN) {
-		/* Call the replacement (not a tail jump: we must see it return to
-		 * clear the flag), then resume as it decided; under the mask and
-		 * flags it was installed with, as the kernel would have run it:
-		 * the interrupted mask, its sa_mask, and the signal itself
-		 * unless SA_NODEFER. A replacement that siglongjmps out without
-		 * restoring the mask thus leaves what it would have without us. */
-		int flags = __atomic_load_n(&c->next_flags, __ATOMIC_RELAXED);
-		uint64_t mask, full = ~0ULL;
-		memcpy(&mask, &((ucontext_t *)uc)->uc_sigmask, sizeof mask);
-		mask |= __atomic_load_n(&c->next_mask, __ATOMIC_RELAXED);
-		if (!(flags & SA_NODEFER))
-			mask |= 1ULL << (sig - 1);
-		if (flags & SA_RESETHAND) {
-			/* one-shot: the next one takes the default action */
-			__atomic_store_n(&c->next, (uintptr_t)SIG_DFL, __ATOMIC_RELEASE);
-		}
-		cg_thread.repl_info = info;
-		cg_thread.repl_sp = (uintptr_t)__builtin_frame_address(0);
-		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8L);
-		if (flags & SA_SIGINFO)
-			((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
-		else
-			((void (*)(int))h)(sig);
-		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &full, NULL, 8L);
-		cg_thread.repl_info = NULL;
-		cg_thread.repl_sp = 0;
-		return NULL;
-	}
-
-	if (h != (uintptr_t)SIG_DFL && h != (uintptr_t)SIG_IGN)
-		return (void *)h;
-
-	/* No handler to chain to (a C program): act as the kernel would. */
-	if (sig != SIGABRT && info->si_code > 0) {
-		/* A real fault: restore the default action and return; the
-		 * instruction faults again and the process dies the normal way
-		 * (the kernel does so even for an ignored synchronous fault). */
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof dfl);
-		dfl.sa_handler = SIG_DFL;
-		cg_libc_sigaction(sig, &dfl, NULL);
-		return NULL;
-	}
-	if (h == (uintptr_t)SIG_IGN)
-		return NULL;
-	/* A sent signal whose action is the default (terminate with a core):
-	 * restore the default and send it again; it is blocked while we run and
-	 * is delivered as soon as this handler returns. */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	cg_libc_sigaction(sig, &dfl, NULL);
-	syscall(SYS_tgkill, (int)syscall(SYS_getpid), cg_sys_gettid(), sig);
-	return NULL;
 }
 
 /*
@@ -502,7 +255,7 @@ static int cg_is_probe_fault(int sig, const siginfo_t *info, const ucontext_t *u
  *  6. passed on.
  */
 static void cg_classify(int sig, const siginfo_t *info, const ucontext_t *uc, int our_timeout,
-                        struct cg_decision *d) {
+                        uintptr_t frame, struct cg_decision *d) {
 	d->action = CG_PASS;
 	d->repl = CG_REPL_NONE;
 	d->rc = CGOGUARD_FAULT;
@@ -516,7 +269,7 @@ static void cg_classify(int sig, const siginfo_t *info, const ucontext_t *uc, in
 			cg_classify_interrupt(info, uc, d);
 		return;
 	}
-	d->repl = cg_repl_state(info);
+	d->repl = cg_repl_state(info, frame);
 	if (d->repl == CG_REPL_CHAINBACK || !cg_fault_is_ours(sig, info, uc))
 		return;
 	uintptr_t sp = cg_ctx_sp(uc);
@@ -551,14 +304,15 @@ static void cg_classify(int sig, const siginfo_t *info, const ucontext_t *uc, in
 }
 
 /* Does what d says. Returns the handler to tail-jump to, or NULL. */
-static void *cg_act(const struct cg_decision *d, int sig, siginfo_t *info, ucontext_t *uc) {
+static void *cg_act(const struct cg_decision *d, int sig, siginfo_t *info, ucontext_t *uc,
+                    uintptr_t frame) {
 	if (d->repl == CG_REPL_STALE) {
 		cg_thread.repl_info = NULL;
 		cg_thread.repl_sp = 0;
 	}
 	switch (d->action) {
 	case CG_PASS:
-		return cg_pass_on(sig, info, uc);
+		return cg_pass_on(sig, info, uc, frame);
 	case CG_IGNORE:
 		return NULL;
 	case CG_PROBE: {
@@ -605,8 +359,9 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int our_timeout = cg_is_our_timeout(sig, info);
 	if (our_timeout && cg_thread.slot != NULL)
 		__atomic_fetch_add(&cg_thread.slot->received, 1, __ATOMIC_SEQ_CST);
-	cg_classify(sig, info, uc, our_timeout, &d);
-	void *next = cg_act(&d, sig, info, uc);
+	uintptr_t frame = (uintptr_t)__builtin_frame_address(0);
+	cg_classify(sig, info, uc, our_timeout, frame, &d);
+	void *next = cg_act(&d, sig, info, uc, frame);
 	errno = saved_errno;
 	return next;
 }

@@ -168,14 +168,39 @@ extern char cg_probe_resume[];
 int cg_probe_run(void (*fn)(void *), void *arg);
 int cg_probe_usable(void);
 
-/* Installation state (handler.c). */
+/* Installation state (install.c). */
 extern int cg_installed;      /* atomic: handlers are in place */
 extern int cg_handlers_dirty; /* atomic: someone changed a guarded signal's handler */
 int cg_is_guarded_signal(int sig);
 int cg_repair_handlers(void);
 int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* The fault signals, then the timeout signal (0 until deadlines are in
+ * use; written once, under the install mutex, before it is handled). */
+#define CG_NFAULTSIG 5
+extern int cg_signals[CG_NFAULTSIG + 1];
+/*
+ * The handler each guarded signal had before cgoguard: where signals that
+ * are not a guarded fault go. orig is the one found at first install (the
+ * Go runtime's, in a Go program); next differs from it after a repair: the
+ * handler that replaced cgoguard's. Read by the signal handler, so stored
+ * as atomically read words.
+ */
+struct cg_chain {
+	uintptr_t orig;     /* handler address, or SIG_DFL / SIG_IGN */
+	uintptr_t next;
+	int next_flags;
+	uint64_t next_mask; /* next's sa_mask, as the kernel's 64-bit set */
+};
+extern struct cg_chain cg_chains[_NSIG];
 
-/* Go text range (set by the Go package; empty in a C program). */
+/* Passing a signal on (chain.c). frame is cg_dispatch's frame address. */
+enum { CG_REPL_NONE, CG_REPL_CHAINBACK, CG_REPL_STALE };
+int cg_repl_state(const siginfo_t *info, uintptr_t frame);
+/* Returns the handler to tail-jump to, or NULL when the signal was dealt
+ * with here. */
+void *cg_pass_on(int sig, siginfo_t *info, void *uc, uintptr_t frame);
+
+/* Go text range (set by the Go package; empty in a C program): gomodules.c. */
 void cg_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
 /* The other Go modules (plugins, shared Go libraries): gomodules.c. */

@@ -7,8 +7,9 @@
 // package directory, so the digest below covers csrc/ and include/: `make
 // digest` rewrites it, and a test fails while it is out of date, which makes
 // every change to the C core rebuild this package.
-// csrc digest: f0101dc1b639276462851db966b1893467d736cf8bf58bb643eae37da7e20e44
+// csrc digest: c369ec4d4c4b12341219733424671b81388082d81339a94fdf26c2879900831f
 #include "../csrc/boundary.c"
+#include "../csrc/chain.c"
 #include "../csrc/checked.c"
 #include "../csrc/context.c"
 #include "../csrc/deadline.c"
@@ -16,6 +17,7 @@
 #include "../csrc/gomodules.c"
 #include "../csrc/guard_point.c"
 #include "../csrc/handler.c"
+#include "../csrc/install.c"
 #include "../csrc/interpose.c"
 #include "../csrc/report_pool.c"
 #include "../csrc/thread.c"
