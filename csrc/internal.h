@@ -58,9 +58,12 @@ extern char cg_invoke_ret[], cg_resume[];
  * Everything the C core keeps per thread, in one initial-exec TLS record
  * (thread.c): the handler reaches it with no call into the dynamic linker.
  * Hazards:
- *  - The signal handler reads and writes it on the interrupted thread: a
- *    field the interrupted code was updating may be torn only if the
- *    update is more than one store; each field below says who writes it.
+ *  - Only its own thread touches it (the Go package reads slot and the
+ *    watchdog the slot it points to, never the record), but the signal
+ *    handler runs on that thread between any two instructions: every
+ *    field the handler reads is written with single stores, in an order
+ *    the handler can use at every point (a guard record is pushed before
+ *    ndepth counts it; ready is set last).
  *  - The assembly (sigentry_amd64.S) uses ndepth, guards and probe by the
  *    offsets in layout.h; static assertions below keep them equal.
  *  - The Go package reads slot at a fixed offset from the thread pointer
