@@ -96,3 +96,44 @@ func TestCoreSymbolsHidden(t *testing.T) {
 		t.Errorf("declared in include/cgoguard.h, defined nowhere in csrc: %v", missing)
 	}
 }
+
+// In a Go program the hidden symbols link across the package's objects
+// (the cgo files call the core by name) and stay hidden (or local): none
+// of the core's internal names is exported from the executable, and the
+// guard works (importprog makes a guarded call).
+func TestCoreSymbolsLocalInGoBinary(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("the C core is x86-64 Linux only")
+	}
+	bin := buildProgram(t, "./importprog")
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dyn, _ := f.DynamicSymbols()
+	for _, s := range dyn {
+		if strings.HasPrefix(s.Name, "cg_") && s.Section != elf.SHN_UNDEF {
+			t.Errorf("the executable exports the core's internal %s", s.Name)
+		}
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Skipf("no symbol table: %v", err)
+	}
+	found := 0
+	for _, s := range syms {
+		if s.Name == "cg_dispatch" || s.Name == "cg_thread" || s.Name == "cg_guarded_call" {
+			found++
+			if elf.ST_BIND(s.Info) != elf.STB_LOCAL && elf.ST_VISIBILITY(s.Other) != elf.STV_HIDDEN {
+				t.Errorf("%s: %v %v, want local or hidden", s.Name, elf.ST_BIND(s.Info), elf.ST_VISIBILITY(s.Other))
+			}
+		}
+	}
+	if found != 3 {
+		t.Errorf("found %d of cg_dispatch, cg_thread, cg_guarded_call in the symbol table", found)
+	}
+	if out, err := exec.Command(bin).CombinedOutput(); err != nil {
+		t.Fatalf("importprog: %v\n%s", err, out)
+	}
+}
