@@ -232,7 +232,7 @@ __attribute__((noinline)) uintptr_t cg_boundary_discover(uintptr_t g) {
 }
 
 int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land, intptr_t tls_g_off) {
+                     uintptr_t land, intptr_t tls_g_off) {
 	if (ret == 0 || land == 0 || tls_g_off == 0)
 		return CGOGUARD_EINSTALL;
 	cg_layout.off_syscallsp = off_syscallsp;

@@ -43,7 +43,7 @@ static struct {
 } cg_gomod;
 
 void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
-                             uintptr_t off_next, uintptr_t lastp, uintptr_t last) {
+                       uintptr_t off_next, uintptr_t lastp, uintptr_t last) {
 	cg_gomod.off_text = off_text;
 	cg_gomod.off_etext = off_etext;
 	cg_gomod.off_next = off_next;

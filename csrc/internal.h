@@ -208,7 +208,7 @@ void cg_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
 /* The other Go modules (plugins, shared Go libraries): gomodules.c. */
 void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
-                             uintptr_t off_next, uintptr_t lastp, uintptr_t last);
+                       uintptr_t off_next, uintptr_t lastp, uintptr_t last);
 int cg_pc_in_go_module(uintptr_t pc);
 
 /*
@@ -539,7 +539,7 @@ int cg_boundary_slot(uintptr_t *slot, uintptr_t *g);
 
 struct cg_region *cg_region_find(uintptr_t g);
 int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land, intptr_t tls_g_off);
+                     uintptr_t land, intptr_t tls_g_off);
 uintptr_t cg_boundary_discover(uintptr_t g);
 int cg_boundary_probe(uintptr_t g);
 void cg_boundary_init_clear(void);

@@ -77,7 +77,7 @@ cg_invoke_ret:
 	xorl	%eax, %eax
 	ret
 	.cfi_restore_state
-	/* Entered from the signal handler (cg_resume_at_guard) with rsp at
+	/* Entered from the signal handler (cg_ctx_resume_guard) with rsp at
 	 * the record, the callee-saved registers restored and the result (1
 	 * for a fault, 2 for an interrupt) in rax; the handler has already
 	 * popped the guard stack. */

@@ -14,7 +14,7 @@ import (
 // that called it, and that C returns normally, under an outer guard.Call,
 // a plain cgo call, or a plain cgo call inside guard.Do. Exit status 0 and "ok <mode>" last; no Go report.
 func TestGuardInsideGoCallbackBrokenState(t *testing.T) {
-	bin := buildProgram(t, "./cbcrash")
+	bin := buildProgram(t, "./callbackguardprog")
 	for _, outer := range []string{"guarded", "raw", "do"} {
 		for _, what := range []string{"badrsp", "badriprsp"} {
 			for _, suffix := range []string{"", "-noframes"} {
