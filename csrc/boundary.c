@@ -336,20 +336,4 @@ void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *
 	cg_ctx_resume_land(uc, s, cg_layout.land, rc);
 }
 
-/* The offset of the calling thread's cg_thread.slot from its thread
- * pointer: the same for every thread (initial-exec TLS), so that Go code
- * holding a thread reads its slot without a cgo call. */
-intptr_t cg_slot_tls_offset(void) {
-	uintptr_t tp;
-	__asm__("movq %%fs:0, %0" : "=r"(tp));
-	return (intptr_t)((uintptr_t)&cg_thread.slot - tp);
-}
-
-/* The calling thread's slot, as C sees it (for tests). */
-struct cg_slot *cg_thread_slot(void) { return cg_thread.slot; }
-
-/* The rest of a region's disarm (the Go package does cg_disarm's fast part
- * itself): a registered cancellation to remove, signals to drain. */
-void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
-
 #endif /* x86-64 Linux */

@@ -857,4 +857,8 @@ void cg_lazy_cancel(struct cg_slot *s, uint64_t gen) {
 	cg_wd_kick();
 }
 
+/* The rest of a region's disarm (the Go package does cg_disarm's fast part
+ * itself): a registered cancellation to remove, signals to drain. */
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
+
 #endif /* x86-64 Linux */

@@ -122,6 +122,10 @@ _Static_assert(sizeof(((struct cg_thread *)0)->ndepth) == 4, "sigentry_amd64.S s
 /* Prepares the calling thread (thread.c): CGOGUARD_OK or CGOGUARD_EALTSTACK,
  * CGOGUARD_EINSTALL. */
 int cg_prepare_thread(void);
+/* cg_thread.slot's offset from the thread pointer, the same on every
+ * thread (the Go package reads it without a cgo call), and its value. */
+intptr_t cg_slot_tls_offset(void);
+struct cg_slot *cg_thread_slot(void);
 
 /* The handler installed with sigaction: an assembly stub that calls
  * cg_dispatch and either returns or tail-jumps to the handler it returns, so
@@ -378,6 +382,8 @@ cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, in
 	return CGOGUARD_OK;
 }
 void cg_disarm_slow(struct cg_slot *s, uint64_t gen);
+/* cg_disarm_slow for a region (guard.DoContext; Go does the fast part). */
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen);
 int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
 
 /* Disarm: store deadline 0, then load fired_gen and lazy_gen; the watchdog
@@ -543,9 +549,6 @@ int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocal
 uintptr_t cg_boundary_discover(uintptr_t g);
 int cg_boundary_probe(uintptr_t g);
 void cg_boundary_init_clear(void);
-void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen);
-intptr_t cg_slot_tls_offset(void);
-struct cg_slot *cg_thread_slot(void);
 /* The handler's two halves at the cgo boundary (boundary.c): whether the
  * thread is in C code of a cgo call made by a goroutine in a region
  * (want_g, if not 0) that can take a fault now, and taking it (recorded in

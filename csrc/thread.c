@@ -86,4 +86,16 @@ int cg_prepare_thread(void) {
 	return CGOGUARD_OK;
 }
 
+/* The offset of the calling thread's cg_thread.slot from its thread
+ * pointer: the same for every thread (initial-exec TLS), so that Go code
+ * holding a thread reads its slot without a cgo call. */
+intptr_t cg_slot_tls_offset(void) {
+	uintptr_t tp;
+	__asm__("movq %%fs:0, %0" : "=r"(tp));
+	return (intptr_t)((uintptr_t)&cg_thread.slot - tp);
+}
+
+/* The calling thread's slot, as C sees it (for tests). */
+struct cg_slot *cg_thread_slot(void) { return cg_thread.slot; }
+
 #endif /* x86-64 Linux */
