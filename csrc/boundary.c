@@ -35,7 +35,7 @@
 
 #include "internal.h"
 
-/* Set once by the Go package (cgoguard_boundary_init); zero in a C program,
+/* Set once by the Go package (cg_boundary_init); zero in a C program,
  * where no region can exist. */
 struct cg_boundary_layout cg_layout;
 
@@ -52,7 +52,7 @@ struct cg_region *cg_region_find(uintptr_t g) {
 
 /* Gives g's chunk its entries (the Go side's slow path). Returns 0, or
  * CGOGUARD_EINSTALL when no memory or no room is left. */
-int cgoguard_region_chunk_add(uintptr_t g) {
+int cg_region_chunk_add(uintptr_t g) {
 	uintptr_t key = (g >> CG_REGION_CHUNK_SHIFT) + 1;
 	int rc = CGOGUARD_EINSTALL;
 	pthread_mutex_lock(&cg_region_mu);
@@ -183,18 +183,14 @@ static int cg_boundary_frames(uint64_t *frames, int max, uintptr_t pc, uintptr_t
  * a return, then putting the registers back.
  */
 static int cg_boundary_frames_from_caller(uint64_t *frames, int max, ucontext_t *uc, uintptr_t s) {
-	greg_t *r = uc->uc_mcontext.gregs;
-	greg_t pc = r[REG_RIP], sp = r[REG_RSP];
+	uintptr_t pc = cg_ctx_pc(uc), sp = cg_ctx_sp(uc);
 	uintptr_t ra = 0;
 	frames[0] = (uint64_t)pc;
-	if (max < 2 || !cg_read_word((uintptr_t)sp, &ra) || ra < 4096 || cg_pc_in_go(ra) ||
-	    ra == cg_layout.ret)
+	if (max < 2 || !cg_read_word(sp, &ra) || ra < 4096 || cg_pc_in_go(ra) || ra == cg_layout.ret)
 		return 1;
-	r[REG_RIP] = (greg_t)ra;
-	r[REG_RSP] = sp + 8;
-	int m = cg_boundary_frames(frames + 1, max - 1, ra, (uintptr_t)sp + 8, s);
-	r[REG_RIP] = pc;
-	r[REG_RSP] = sp;
+	cg_ctx_set_pc_sp(uc, ra, sp + 8);
+	int m = cg_boundary_frames(frames + 1, max - 1, ra, sp + 8, s);
+	cg_ctx_set_pc_sp(uc, pc, sp);
 	return 1 + m;
 }
 
@@ -226,17 +222,17 @@ static _Unwind_Reason_Code cg_dstep(struct _Unwind_Context *ctx, void *p) {
  * (never by the handler), it replaces any link-time reference to the
  * runtime's code, which a Go release may refuse; the Go side checks the
  * address (runtime.FuncForPC and the instructions around it) before
- * cgoguard_boundary_init trusts it.
+ * cg_boundary_init trusts it.
  */
-__attribute__((noinline)) uintptr_t cgoguard_boundary_discover(uintptr_t g) {
+__attribute__((noinline)) uintptr_t cg_boundary_discover(uintptr_t g) {
 	struct cg_dwalk w = {g, 0, 0};
 	if (g != 0)
 		_Unwind_Backtrace(cg_dstep, &w);
 	return w.ret;
 }
 
-int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land, intptr_t tls_g_off) {
+int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+                     uintptr_t land, intptr_t tls_g_off) {
 	if (ret == 0 || land == 0 || tls_g_off == 0)
 		return CGOGUARD_EINSTALL;
 	cg_layout.off_syscallsp = off_syscallsp;
@@ -244,7 +240,7 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
 	cg_layout.land = (void (*)(int))land;
 	cg_layout.tls_g_off = tls_g_off;
 	/* A Go thread's state, restored at the land function when the
-	 * thread never entered a guard of its own (cg_thread_ready). */
+	 * thread never entered a guard of its own (cg_thread.ready). */
 	__asm__ volatile("stmxcsr %0" : "=m"(cg_layout.mxcsr));
 	__asm__ volatile("fnstcw %0" : "=m"(cg_layout.fpucw));
 	pthread_sigmask(SIG_SETMASK, NULL, &cg_layout.sigmask);
@@ -253,7 +249,7 @@ int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off
 }
 
 /* Turns regions off again (the probe below failed). */
-void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __ATOMIC_RELEASE); }
+void cg_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __ATOMIC_RELEASE); }
 
 /*
  * Checks, from inside a real cgo call made by goroutine g, that the runtime
@@ -261,7 +257,7 @@ void cgoguard_boundary_init_clear(void) { __atomic_store_n(&cg_layout.ret, 0, __
  * address and g, lies just above this function's frame, and g is inside
  * runtime.cgocall. Returns 0, or which check failed (1-4).
  */
-int cgoguard_boundary_probe(uintptr_t g) {
+int cg_boundary_probe(uintptr_t g) {
 	uintptr_t s = 0, sg = 0;
 	if (!cg_boundary_slot(&s, &sg))
 		return 1;
@@ -276,28 +272,15 @@ int cgoguard_boundary_probe(uintptr_t g) {
 	return 0;
 }
 
-/* Resume as if asmcgocall had just called cg_layout.land(rc). */
-static void cg_resume_at_land(ucontext_t *uc, uintptr_t s, int rc) {
-	greg_t *r = uc->uc_mcontext.gregs;
-	r[REG_RSP] = (greg_t)s; /* the return address into asmcgocall is at S */
-	r[REG_RIP] = (greg_t)(uintptr_t)cg_layout.land;
-	r[REG_RDI] = rc;
-	r[REG_RBP] = 0; /* ends frame-pointer walks at the land function */
-	r[REG_EFL] &= ~(greg_t)0x400;
-	uc->uc_sigmask = cg_thread_ready ? cg_thread_sigmask : cg_layout.sigmask;
-	if (uc->uc_mcontext.fpregs != NULL) {
-		uc->uc_mcontext.fpregs->cwd = cg_thread_ready ? cg_thread_fpucw : cg_layout.fpucw;
-		uc->uc_mcontext.fpregs->swd = 0;
-		uc->uc_mcontext.fpregs->ftw = 0;
-		uc->uc_mcontext.fpregs->mxcsr = cg_thread_ready ? cg_thread_mxcsr : cg_layout.mxcsr;
-	}
-}
-
-int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int interrupt,
-                     uintptr_t want_g) {
+/*
+ * Is the thread in C code of a cgo call made by a goroutine (want_g, if
+ * not 0) inside a region, that can take a fault or interrupt now? Fills h
+ * and returns 1 if so. Changes nothing.
+ */
+int cg_boundary_classify(uintptr_t want_g, struct cg_boundary_hit *h) {
 	if (__atomic_load_n(&cg_layout.ret, __ATOMIC_ACQUIRE) == 0)
 		return 0;
-	uintptr_t s = 0, g = 0, syscallsp = 0;
+	uintptr_t s = 0, g = 0;
 	if (!cg_boundary_slot(&s, &g))
 		return 0;
 	if (want_g != 0 && g != want_g)
@@ -308,29 +291,40 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	/* Not a cgo call of the goroutine's (the runtime's own use of
 	 * asmcgocall: setenv, tracebacks; or a callback running), or one
 	 * whose callbacks the runtime forbids (#cgo nocallback): the fault
-	 * stays fatal, as without us. */
-	/* g is a live goroutine (the region table knows it): direct reads */
-	syscallsp = *(const uintptr_t *)(g + cg_layout.off_syscallsp);
+	 * stays fatal, as without us. g is a live goroutine (the region
+	 * table knows it): direct reads. */
+	uintptr_t syscallsp = *(const uintptr_t *)(g + cg_layout.off_syscallsp);
 	if (syscallsp == 0 || *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
 		return 0;
+	h->slot = s;
+	h->g = g;
+	h->region = r;
+	return 1;
+}
+
+/* Takes the fault or interrupt cg_boundary_classify found: records it in
+ * cg_thread.fault and makes the thread resume at the land function with
+ * rc. */
+void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *info, ucontext_t *uc,
+                     int rc, int interrupt) {
+	struct cg_region *r = h->region;
+	uintptr_t s = h->slot;
 	r->unwinding = r->depth;
 	/* A deadline of the region stops here: the Go code that builds the
-	 * error, in the callback, must not be signalled (cgoguard_region_disarm
+	 * error, in the callback, must not be signalled (cg_region_disarm_slow
 	 * still drains what was sent). */
-	struct cg_slot *sl = cg_thread_slot;
-	if (sl != NULL && sl->armed_depth == 0 && sl->region_g == g)
+	struct cg_slot *sl = cg_thread.slot;
+	if (sl != NULL && sl->armed_depth == 0 && sl->region_g == h->g)
 		__atomic_store_n(&sl->deadline, 0, __ATOMIC_RELEASE);
 	/* Guards of guard.Call opened inside the abandoned frames are gone. */
-	while (cg_ndepth > 0 && (uintptr_t)cg_guards[cg_ndepth - 1] < s)
-		cg_ndepth--;
+	while (cg_thread.ndepth > 0 && (uintptr_t)cg_thread.guards[cg_thread.ndepth - 1] < s)
+		cg_thread.ndepth--;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	cgoguard_fault *f = &cg_thread_fault;
+	cgoguard_fault *f = &cg_thread.fault;
 	int max = r->max_frames;
 	if (max > CGOGUARD_MAX_FRAMES)
 		max = CGOGUARD_MAX_FRAMES;
-	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	int n = cg_boundary_frames(f->frames, max, pc, sp, s);
+	int n = cg_boundary_frames(f->frames, max, cg_ctx_pc(uc), cg_ctx_sp(uc), s);
 	if (n == 1 && max > 1)
 		n = cg_boundary_frames_from_caller(f->frames, max, uc, s);
 	f->nframes = n < max ? n : max;
@@ -339,24 +333,7 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	f->capture = 0;
 	if (interrupt != CGOGUARD_IN_SYSCALL)
 		cg_capture(f, uc, s + CG_CAPTURE_ABOVE_GUARD);
-	cg_resume_at_land(uc, s, rc);
-	return 1;
+	cg_ctx_resume_land(uc, s, cg_layout.land, rc);
 }
-
-/* The offset of the calling thread's cg_thread_slot from its thread
- * pointer: the same for every thread (initial-exec TLS), so that Go code
- * holding a thread reads its slot without a cgo call. */
-intptr_t cgoguard_slot_tls_offset(void) {
-	uintptr_t tp;
-	__asm__("movq %%fs:0, %0" : "=r"(tp));
-	return (intptr_t)((uintptr_t)&cg_thread_slot - tp);
-}
-
-/* The calling thread's slot, as C sees it (for tests). */
-struct cg_slot *cgoguard_thread_slot(void) { return cg_thread_slot; }
-
-/* The rest of a region's disarm (the Go package does cg_disarm's fast part
- * itself): a registered cancellation to remove, signals to drain. */
-void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
 
 #endif /* x86-64 Linux */

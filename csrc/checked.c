@@ -28,8 +28,6 @@
 
 #include "internal.h"
 
-CG_TLS struct cg_probe *cg_probe_active;
-
 /* process_vm_readv refused (a seccomp profile): each read is then first
  * tried as a write of the memory into a pipe (EFAULT when unreadable),
  * drained at once, and done directly only once the kernel read it. */
@@ -139,7 +137,7 @@ int cg_probe_usable(void) {
 int cg_probe_run(void (*fn)(void *), void *arg) {
 	uint64_t unblock = (1ULL << (SIGSEGV - 1)) | (1ULL << (SIGBUS - 1)), old = 0;
 	struct cg_probe rec;
-	if (cg_probe_active != NULL) /* no nesting: the outer probe owns the resume point */
+	if (cg_thread.probe != NULL) /* no nesting: the outer probe owns the resume point */
 		return 1;
 	if (syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &unblock, &old, 8L) != 0)
 		return 1;

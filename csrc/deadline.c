@@ -84,7 +84,6 @@ static struct cg_lazy_event *cg_lazy_q;
 static int cg_lazy_n, cg_lazy_cap;
 static int cg_lazy_fd = -1;
 
-CG_TLS struct cg_slot *cg_thread_slot;
 
 uint64_t cg_now_ns(void) {
 	struct timespec ts;
@@ -570,7 +569,7 @@ static void cg_fork_child(void) {
 	/* membarrier registration is per process (mm): do it again */
 	cg_membarrier_ok = 0;
 	cg_free_slots = NULL;
-	cg_thread_slot = NULL;
+	cg_thread.slot = NULL;
 	cg_wd_started = 0;
 	cg_wd_seq = 0;
 	cg_wd_next_ns = cg_wd_next_tsc = UINT64_MAX;
@@ -656,11 +655,11 @@ static int cg_deadline_prepare(void) {
 		s->heap_key = s->watch_ns = s->watch_tsc = UINT64_MAX;
 		cg_nslots++;
 	}
-	s->tid = cg_thread_tid;
+	s->tid = cg_thread.tid;
 	s->next = NULL;
 	pthread_mutex_unlock(&cg_wd_mu);
 	pthread_setspecific(cg_slot_key, s);
-	cg_thread_slot = s;
+	cg_thread.slot = s;
 	return CGOGUARD_OK;
 }
 
@@ -709,7 +708,7 @@ void cgoguard_cancel_request(cgoguard_cancel *c) {
 int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault, int max_frames,
                            int64_t timeout_ns, int64_t grace_ns, cgoguard_cancel *cancel) {
 	if (fault == NULL) {
-		fault = &cg_scratch;
+		fault = &cg_thread.scratch;
 		max_frames = 0;
 	}
 	if (timeout_ns <= 0 && cancel == NULL)
@@ -718,7 +717,7 @@ int cgoguard_call_deadline(void (*fn)(void *), void *arg, cgoguard_fault *fault,
 }
 
 int cg_call_deadline_slow(void) {
-	if (cg_thread_slot != NULL)
+	if (cg_thread.slot != NULL)
 		return CGOGUARD_OK;
 	int rc = cg_slow_entry();
 	if (rc != CGOGUARD_OK)
@@ -857,5 +856,9 @@ void cg_lazy_cancel(struct cg_slot *s, uint64_t gen) {
 	cg_push_dirty(s);
 	cg_wd_kick();
 }
+
+/* The rest of a region's disarm (the Go package does cg_disarm's fast part
+ * itself): a registered cancellation to remove, signals to drain. */
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen) { cg_disarm_slow(s, gen); }
 
 #endif /* x86-64 Linux */

@@ -37,7 +37,7 @@ static uint32_t cg_capture_seq;              /* atomic */
 /* Maps the pool; after this the handler captures every recovered fault and
  * every forced interrupt. Returns 0, or -1 when the memory could not be
  * mapped. Not async-signal-safe; idempotent. */
-int cgoguard_capture_enable(void) {
+int cg_capture_enable(void) {
 	static int lock;
 	if (__atomic_load_n(&cg_capture_on, __ATOMIC_ACQUIRE))
 		return 0;
@@ -123,17 +123,13 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	if (i < 0)
 		return;
 	struct cgoguard_capture *c = &cg_captures[i];
-	const greg_t *r = uc->uc_mcontext.gregs;
-	for (int k = 0; k < CGOGUARD_NREGS; k++)
-		c->regs[k] = (uint64_t)r[k];
-	c->has_fpregs = uc->uc_mcontext.fpregs != NULL;
-	if (c->has_fpregs)
-		memcpy(c->fpregs, uc->uc_mcontext.fpregs, sizeof c->fpregs);
-	c->tid = cg_thread_tid;
+	cg_ctx_regs(c->regs, uc);
+	c->has_fpregs = cg_ctx_fxsave(c->fpregs, uc);
+	c->tid = cg_thread.tid;
 
 	/* The stack from below the red zone upward. If that start is not
 	 * mapped (a stack overflow), start at SP itself. */
-	uintptr_t sp = (uintptr_t)r[REG_RSP];
+	uintptr_t sp = cg_ctx_sp(uc);
 	uintptr_t from = (sp - 128) & ~(uintptr_t)15;
 	size_t want = sizeof c->stack;
 	if (stack_top > from && stack_top - from < want)
@@ -148,7 +144,7 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	c->stack_start = from;
 	c->stack_len = (uint32_t)n;
 
-	uintptr_t pc = (uintptr_t)r[REG_RIP];
+	uintptr_t pc = cg_ctx_pc(uc);
 	from = pc - sizeof c->code / 2;
 	n = cg_copy_readable(c->code, from, sizeof c->code);
 	if (n == 0) { /* PC near the start of a mapping, or not mapped at all */
@@ -167,8 +163,8 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 }
 
 /* Claims the capture id names for reading; NULL when there is none or it was
- * taken over by a later fault. Release it with cgoguard_capture_release. */
-const struct cgoguard_capture *cgoguard_capture_get(int32_t id) {
+ * taken over by a later fault. Release it with cg_capture_release. */
+const struct cgoguard_capture *cg_capture_get(int32_t id) {
 	int i = (int)(id & 0xff) - 1;
 	uint32_t seq = (uint32_t)id >> 8;
 	if (id == 0 || i < 0 || i >= CG_CAPTURE_SLOTS || cg_captures == NULL)
@@ -185,13 +181,13 @@ const struct cgoguard_capture *cgoguard_capture_get(int32_t id) {
 	return c;
 }
 
-void cgoguard_capture_release(const struct cgoguard_capture *c) {
+void cg_capture_release(const struct cgoguard_capture *c) {
 	if (c != NULL)
 		__atomic_store_n(&((struct cgoguard_capture *)c)->state, CG_CAP_FREE, __ATOMIC_RELEASE);
 }
 
 /* Drops the capture id names without reading it (a record nobody will turn
  * into a dump). */
-void cgoguard_capture_drop(int32_t id) { cgoguard_capture_release(cgoguard_capture_get(id)); }
+void cg_capture_drop(int32_t id) { cg_capture_release(cg_capture_get(id)); }
 
 #endif /* x86-64 Linux */

@@ -1,4 +1,8 @@
 /*
+ * Which PCs are Go's machine code: a fault or frame there is the Go
+ * runtime's, never cgoguard's. The main module's text range comes from the
+ * Go package (runtime.text to runtime.etext; empty in a C program).
+ *
  * Go's machine code outside the main module: a program that loads Go
  * plugins (-buildmode=plugin) or is built from shared Go libraries has one
  * text range per module, and a fault or frame in any of them is Go's.
@@ -17,6 +21,17 @@
 #if defined(__x86_64__) && defined(__linux__)
 #include "internal.h"
 
+static uintptr_t cg_go_text_start, cg_go_text_end;
+
+void cg_set_go_text(uintptr_t start, uintptr_t end) {
+	cg_go_text_start = start;
+	cg_go_text_end = end;
+}
+
+int cg_pc_in_go(uintptr_t pc) {
+	return (pc >= cg_go_text_start && pc < cg_go_text_end) || cg_pc_in_go_module(pc);
+}
+
 /* Modules walked at most (a longer list is taken to be broken). */
 #define CG_GOMOD_MAX 1024
 
@@ -27,8 +42,8 @@ static struct {
 	uintptr_t last;                  /* its value then */
 } cg_gomod;
 
-void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
-                             uintptr_t off_next, uintptr_t lastp, uintptr_t last) {
+void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+                       uintptr_t off_next, uintptr_t lastp, uintptr_t last) {
 	cg_gomod.off_text = off_text;
 	cg_gomod.off_etext = off_etext;
 	cg_gomod.off_next = off_next;

@@ -9,11 +9,23 @@
 
 #include "../include/cgoguard.h"
 
+/*
+ * Symbols: only what include/cgoguard.h declares is the library's (and the
+ * libc functions interpose.c replaces); everything declared from here on,
+ * and everything a .c file defines after including this header without a
+ * declaration here, is hidden, so it cannot clash with or be bound to
+ * another library's symbols. Hidden symbols still link across the objects
+ * of one executable (the Go package's cgo files call them by name).
+ * TestCoreSymbolsHidden (tests/symbols_test.go) checks libcgoguard.a.
+ */
+#pragma GCC visibility push(hidden)
+
 /* Thread-local state must be reachable from a signal handler without a call
  * into the dynamic linker (__tls_get_addr may allocate): initial-exec. */
 #define CG_TLS __thread __attribute__((tls_model("initial-exec")))
 
 #include "layout.h"
+#include "context.h"
 
 /*
  * One open guard, built by cg_guarded_call at the bottom of its own frame:
@@ -42,16 +54,78 @@ enum { CG_JB_RBX, CG_JB_RBP, CG_JB_R12, CG_JB_R13, CG_JB_R14, CG_JB_R15 };
 int cg_guarded_call(void (*fn)(void *), void *arg, cgoguard_fault *out, uint64_t depth_and_frames);
 extern char cg_invoke_ret[], cg_resume[];
 
-/* The guard point's floating-point control state, restored after a fault
- * (the ABI makes it callee-saved); taken per thread when it is prepared. */
-extern CG_TLS uint32_t cg_thread_mxcsr;
-extern CG_TLS uint16_t cg_thread_fpucw;
-/* Cached gettid() of the thread. */
-extern CG_TLS int cg_thread_tid;
-/* The thread's signal mask when it was prepared: what the handler restores
- * after a fault, whatever the guarded code had blocked (a Go thread's mask
- * must not be changed by C code). */
-extern CG_TLS sigset_t cg_thread_sigmask;
+/*
+ * Everything the C core keeps per thread, in one initial-exec TLS record
+ * (thread.c): the handler reaches it with no call into the dynamic linker.
+ * Hazards:
+ *  - Only its own thread touches it (the Go package reads slot and the
+ *    watchdog the slot it points to, never the record), but the signal
+ *    handler runs on that thread between any two instructions: every
+ *    field the handler reads is written with single stores, in an order
+ *    the handler can use at every point (a guard record is pushed before
+ *    ndepth counts it; ready is set last).
+ *  - The assembly (sigentry_amd64.S) uses ndepth, guards and probe by the
+ *    offsets in layout.h; static assertions below keep them equal.
+ *  - The Go package reads slot at a fixed offset from the thread pointer
+ *    (cg_slot_tls_offset, guard/slot_cgo.go), without a cgo call.
+ *  - A forked child keeps the parent thread's record: thread.c clears
+ *    ready, deadline.c clears slot.
+ */
+struct cg_thread {
+	/* The guard stack: guards[0 .. ndepth-1], innermost last. Kept here
+	 * rather than linked through the records, so that a record whose frame
+	 * a Go panic unwound (the panic passed through guarded C frames) is
+	 * never followed: such records are recognised by address (an open
+	 * guard always lies above any newer one on the stack) and dropped.
+	 * Written by the guard point (push, pop) and by the handler (pop
+	 * before it resumes: a fault in the resumed code must not come back
+	 * to the same guard). */
+	int32_t ndepth;
+	/* The thread has what a guard needs (alternate stack, tid, mask, FP
+	 * control): cg_prepare_thread. */
+	int32_t ready;
+	/* The probe running on this thread, or NULL (checked.c): a SIGSEGV or
+	 * SIGBUS while it is set resumes the probe's caller. */
+	struct cg_probe *probe;
+	/* The thread's deadline slot (deadline.c), or NULL before its first
+	 * deadline. */
+	struct cg_slot *slot;
+	struct cg_guard *guards[CGOGUARD_MAX_DEPTH];
+	/* Taken when the thread is prepared; restored when the handler resumes
+	 * a guard point: the thread's signal mask (a Go thread's mask must not
+	 * be changed by C code, whatever the guarded code had blocked), and
+	 * the x87 control word and MXCSR, which the ABI makes callee-saved. */
+	sigset_t sigmask;
+	uint32_t mxcsr;
+	uint16_t fpucw;
+	int32_t tid; /* gettid(), cached */
+	/* Set while this thread runs a replacement handler the handler called
+	 * (handler.c, cg_pass_on): the siginfo it was called with and the
+	 * stack pointer of the call. A replacement that chains back to
+	 * cgoguard is told by both; one that siglongjmps out leaves them set,
+	 * and the next signal (a fresh siginfo, not deeper) clears them. */
+	const siginfo_t *repl_info;
+	uintptr_t repl_sp;
+	/* The last fault or interrupt of a call by the Go package, or of a
+	 * region (boundary.c): handed over by cg_pool_publish. */
+	cgoguard_fault fault;
+	/* Where a fault is recorded when the caller asked for no record. */
+	cgoguard_fault scratch;
+} __attribute__((aligned(64)));
+extern CG_TLS struct cg_thread cg_thread;
+
+_Static_assert(offsetof(struct cg_thread, ndepth) == CG_THR_NDEPTH, "layout.h out of date");
+_Static_assert(offsetof(struct cg_thread, probe) == CG_THR_PROBE, "layout.h out of date");
+_Static_assert(offsetof(struct cg_thread, guards) == CG_THR_GUARDS, "layout.h out of date");
+_Static_assert(sizeof(((struct cg_thread *)0)->ndepth) == 4, "sigentry_amd64.S stores ndepth with movl");
+
+/* Prepares the calling thread (thread.c): CGOGUARD_OK or CGOGUARD_EALTSTACK,
+ * CGOGUARD_EINSTALL. */
+int cg_prepare_thread(void);
+/* cg_thread.slot's offset from the thread pointer, the same on every
+ * thread (the Go package reads it without a cgo call), and its value. */
+intptr_t cg_slot_tls_offset(void);
+struct cg_slot *cg_thread_slot(void);
 
 /* The handler installed with sigaction: an assembly stub that calls
  * cg_dispatch and either returns or tail-jumps to the handler it returns, so
@@ -59,29 +133,14 @@ extern CG_TLS sigset_t cg_thread_sigmask;
 void cg_sigentry(int sig, siginfo_t *info, void *uc);
 void *cg_dispatch(int sig, siginfo_t *info, void *uc);
 
-/*
- * The guard stack of the calling thread: cg_guards[0 .. cg_ndepth-1], the
- * innermost last. Kept in TLS rather than linked through the records, so
- * that a record whose frame a Go panic unwound (the panic passed through
- * guarded C frames) is never followed: such records are recognised by
- * address (an open guard always lies above any newer one on the stack) and
- * dropped.
- */
-extern CG_TLS struct cg_guard *cg_guards[CGOGUARD_MAX_DEPTH];
-extern CG_TLS int cg_ndepth;
-
-/* Set once the calling thread has what a guard needs (guard_point.c). */
-extern CG_TLS int cg_thread_ready;
-/* Where a fault is recorded when the caller asked for no record. */
-extern CG_TLS cgoguard_fault cg_scratch;
 int cg_slow_entry(void);
 
 /* The number of guards really open around a frame whose stack pointer is
  * sp: drops records left by a Go panic that unwound through guarded C
  * frames (an open guard always lies above any newer frame). */
 static inline int cg_live_depth(uintptr_t sp) {
-	int d = cg_ndepth;
-	while (d > 0 && (uintptr_t)cg_guards[d - 1] <= sp)
+	int d = cg_thread.ndepth;
+	while (d > 0 && (uintptr_t)cg_thread.guards[d - 1] <= sp)
 		d--;
 	return d;
 }
@@ -111,25 +170,49 @@ struct cg_probe {
 	uint64_t jb[6]; /* rbx rbp r12 r13 r14 r15 */
 	uint64_t sp;
 };
-extern CG_TLS struct cg_probe *cg_probe_active;
 int cg_probe_call(void (*fn)(void *), void *arg, struct cg_probe *rec);
 extern char cg_probe_resume[];
 int cg_probe_run(void (*fn)(void *), void *arg);
 int cg_probe_usable(void);
 
-/* Installation state (handler.c). */
+/* Installation state (install.c). */
 extern int cg_installed;      /* atomic: handlers are in place */
 extern int cg_handlers_dirty; /* atomic: someone changed a guarded signal's handler */
 int cg_is_guarded_signal(int sig);
 int cg_repair_handlers(void);
 int cg_libc_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* The fault signals, then the timeout signal (0 until deadlines are in
+ * use; written once, under the install mutex, before it is handled). */
+#define CG_NFAULTSIG 5
+extern int cg_signals[CG_NFAULTSIG + 1];
+/*
+ * The handler each guarded signal had before cgoguard: where signals that
+ * are not a guarded fault go. orig is the one found at first install (the
+ * Go runtime's, in a Go program); next differs from it after a repair: the
+ * handler that replaced cgoguard's. Read by the signal handler, so stored
+ * as atomically read words.
+ */
+struct cg_chain {
+	uintptr_t orig;     /* handler address, or SIG_DFL / SIG_IGN */
+	uintptr_t next;
+	int next_flags;
+	uint64_t next_mask; /* next's sa_mask, as the kernel's 64-bit set */
+};
+extern struct cg_chain cg_chains[_NSIG];
 
-/* Go text range (set by the Go package; empty in a C program). */
-void cgoguard_set_go_text(uintptr_t start, uintptr_t end);
+/* Passing a signal on (chain.c). frame is cg_dispatch's frame address. */
+enum { CG_REPL_NONE, CG_REPL_CHAINBACK, CG_REPL_STALE };
+int cg_repl_state(const siginfo_t *info, uintptr_t frame);
+/* Returns the handler to tail-jump to, or NULL when the signal was dealt
+ * with here. */
+void *cg_pass_on(int sig, siginfo_t *info, void *uc, uintptr_t frame);
+
+/* Go text range (set by the Go package; empty in a C program): gomodules.c. */
+void cg_set_go_text(uintptr_t start, uintptr_t end);
 int cg_pc_in_go(uintptr_t pc);
 /* The other Go modules (plugins, shared Go libraries): gomodules.c. */
-void cgoguard_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
-                             uintptr_t off_next, uintptr_t lastp, uintptr_t last);
+void cg_set_go_modules(uintptr_t first, uintptr_t off_text, uintptr_t off_etext,
+                       uintptr_t off_next, uintptr_t lastp, uintptr_t last);
 int cg_pc_in_go_module(uintptr_t pc);
 
 /*
@@ -160,7 +243,7 @@ static inline __attribute__((always_inline)) int cg_call(void (*fn)(void *), voi
 
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
-	if (__builtin_expect(!cg_thread_ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
+	if (__builtin_expect(!cg_thread.ready || !__atomic_load_n(&cg_installed, __ATOMIC_RELAXED) ||
 	                         __atomic_load_n(&cg_handlers_dirty, __ATOMIC_RELAXED), 0)) {
 		int rc = cg_slow_entry();
 		if (rc != CGOGUARD_OK)
@@ -239,7 +322,6 @@ enum {
 #define CG_TAG_MASK 0xffff000000000000ULL
 #define CG_TAG_GEN_MASK 0x0000ffffffffffffULL
 
-extern CG_TLS struct cg_slot *cg_thread_slot;
 uint64_t cg_now_ns(void);
 extern int cg_tsc_ok;                   /* atomic: calibrated */
 extern uint64_t cg_ticks_per_ns_q32;    /* valid once cg_tsc_ok */
@@ -300,6 +382,8 @@ cg_arm(struct cg_slot *s, uint64_t gen, int64_t timeout_ns, int64_t grace_ns, in
 	return CGOGUARD_OK;
 }
 void cg_disarm_slow(struct cg_slot *s, uint64_t gen);
+/* cg_disarm_slow for a region (guard.DoContext; Go does the fast part). */
+void cg_region_disarm_slow(struct cg_slot *s, uint64_t gen);
 int cg_install_timeout_signal(int sig); /* handler.c; caller holds the watchdog mutex */
 
 /* Disarm: store deadline 0, then load fired_gen and lazy_gen; the watchdog
@@ -330,12 +414,12 @@ cg_call_deadline_lazy(void (*fn)(void *), void *arg, cgoguard_fault *fault, int 
 	uintptr_t sp;
 	if (fn == NULL)
 		return CGOGUARD_ENULLFN;
-	struct cg_slot *s = cg_thread_slot;
+	struct cg_slot *s = cg_thread.slot;
 	if (__builtin_expect(s == NULL, 0)) {
 		int rc = cg_call_deadline_slow();
 		if (rc != CGOGUARD_OK)
 			return rc;
-		s = cg_thread_slot;
+		s = cg_thread.slot;
 	}
 	/* One deadline per thread at a time: a nested call with its own
 	 * deadline inside a call that has one is refused. */
@@ -429,7 +513,7 @@ static inline struct cg_region *cg_region_of(uintptr_t g) {
 	}
 	return NULL;
 }
-int cgoguard_region_chunk_add(uintptr_t g);
+int cg_region_chunk_add(uintptr_t g);
 
 /* What the Go package found out about its runtime (see boundary.c). */
 struct cg_boundary_layout {
@@ -448,7 +532,7 @@ struct cg_boundary_layout {
 extern struct cg_boundary_layout cg_layout;
 
 /* g and m fields the O(1) boundary reads (the same in Go 1.25 to 1.27;
- * checked at init from inside a real cgo call, cgoguard_boundary_probe). */
+ * checked at init from inside a real cgo call, cg_boundary_probe). */
 #define CG_G_M 48        /* g.m */
 #define CG_G_SCHED_SP 56 /* g.sched.sp */
 #define CG_M_G0 0        /* m.g0 */
@@ -460,20 +544,23 @@ extern struct cg_boundary_layout cg_layout;
 int cg_boundary_slot(uintptr_t *slot, uintptr_t *g);
 
 struct cg_region *cg_region_find(uintptr_t g);
-int cgoguard_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
-                           uintptr_t land, intptr_t tls_g_off);
-uintptr_t cgoguard_boundary_discover(uintptr_t g);
-int cgoguard_boundary_probe(uintptr_t g);
-void cgoguard_boundary_init_clear(void);
-void cgoguard_region_disarm_slow(struct cg_slot *s, uint64_t gen);
-intptr_t cgoguard_slot_tls_offset(void);
-struct cg_slot *cgoguard_thread_slot(void);
-/* From the handler: if the thread is in C code of a cgo call made by a
- * goroutine in a region (want_g, if not 0), records the fault in
- * cg_thread_fault and makes the thread resume at the land function with rc.
- * Returns 1 when it did. */
-int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int interrupt,
-                     uintptr_t want_g);
+int cg_boundary_init(uintptr_t ret, uintptr_t off_syscallsp, uintptr_t off_nocallback,
+                     uintptr_t land, intptr_t tls_g_off);
+uintptr_t cg_boundary_discover(uintptr_t g);
+int cg_boundary_probe(uintptr_t g);
+void cg_boundary_init_clear(void);
+/* The handler's two halves at the cgo boundary (boundary.c): whether the
+ * thread is in C code of a cgo call made by a goroutine in a region
+ * (want_g, if not 0) that can take a fault now, and taking it (recorded in
+ * cg_thread.fault; the thread resumes at the land function with rc). */
+struct cg_boundary_hit {
+	uintptr_t slot; /* S: asmcgocall's return address */
+	uintptr_t g;
+	struct cg_region *region;
+};
+int cg_boundary_classify(uintptr_t want_g, struct cg_boundary_hit *h);
+void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *info, ucontext_t *uc,
+                     int rc, int interrupt);
 /* handler.c, shared with the boundary path */
 void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int sig,
                const siginfo_t *info, const ucontext_t *uc);
@@ -499,17 +586,62 @@ struct cgoguard_capture {
 	uint8_t stack[CG_CAPTURE_STACK]; /* from just below SP upward */
 };
 
-int cgoguard_capture_enable(void);
+int cg_capture_enable(void);
 /* How far above a guard record a capture copies the stack: the guard
  * point's callers (cgo's wrapper, asmcgocall), for a debugger's backtrace. */
 #define CG_CAPTURE_ABOVE_GUARD 4096
 void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top);
-const struct cgoguard_capture *cgoguard_capture_get(int32_t id);
-void cgoguard_capture_release(const struct cgoguard_capture *c);
-void cgoguard_capture_drop(int32_t id);
+const struct cgoguard_capture *cg_capture_get(int32_t id);
+void cg_capture_release(const struct cgoguard_capture *c);
+void cg_capture_drop(int32_t id);
 
-/* Fault hand-over to the Go package (report_pool.c). */
-extern CG_TLS cgoguard_fault cg_thread_fault;
-int64_t cgoguard_pool_publish(int rc);
+/*
+ * Fault hand-over to the Go package (report_pool.c): from cg_thread.fault.
+ *
+ * The published result packs the pool slot (+ 1; 0: none), the signal and
+ * the guard's result into an int64; cg_direct_call (guard/directcall_cgo.go)
+ * repacks it into the int32 runtime.cgocall returns. The Go package decodes
+ * both with these constants (guard/report_cgo.go unpackPublished,
+ * directResult); guard/result_test.go packs here and decodes there.
+ */
+#define CG_PUB_SLOT_MASK 0xffffffffLL /* bits 0-31: slot + 1 */
+#define CG_PUB_SIG_SHIFT 32           /* bits 32-47: the signal */
+#define CG_PUB_SIG_MASK 0xffffLL
+#define CG_PUB_RC_SHIFT 48 /* bits 48-55: CGOGUARD_FAULT, _TIMEOUT or _CANCELED */
+#define CG_PUB_RC_MASK 0xffLL
+static inline int64_t cg_pub_pack(int64_t slot1, int sig, int rc) {
+	return slot1 | (int64_t)sig << CG_PUB_SIG_SHIFT | (int64_t)rc << CG_PUB_RC_SHIFT;
+}
+
+#define CG_DIRECT_SLOT_MASK 0x3fffff /* bits 0-21: slot + 1 (CG_POOL_CAP < 2^22) */
+#define CG_DIRECT_SIG_SHIFT 22       /* bits 22-28: the signal (<= 64) */
+#define CG_DIRECT_SIG_MASK 0x7f
+#define CG_DIRECT_RC_SHIFT 29 /* bits 29-30: the guard's result (1-3) */
+#define CG_DIRECT_RC_MASK 0x3
+_Static_assert(_NSIG - 1 <= CG_DIRECT_SIG_MASK, "a signal number must fit the direct result");
+_Static_assert(CGOGUARD_FAULT > 0 && CGOGUARD_TIMEOUT > 0 && CGOGUARD_CANCELED > 0 &&
+                   CGOGUARD_FAULT <= CG_DIRECT_RC_MASK && CGOGUARD_TIMEOUT <= CG_DIRECT_RC_MASK &&
+                   CGOGUARD_CANCELED <= CG_DIRECT_RC_MASK,
+               "a guard's result must fit the direct result");
+/* The int32 form of a published result r (> 0). */
+static inline int32_t cg_direct_pack(int64_t r) {
+	return (int32_t)((r & CG_DIRECT_SLOT_MASK) |
+	                 ((r >> CG_PUB_SIG_SHIFT) & CG_DIRECT_SIG_MASK) << CG_DIRECT_SIG_SHIFT |
+	                 ((r >> CG_PUB_RC_SHIFT) & CG_DIRECT_RC_MASK) << CG_DIRECT_RC_SHIFT);
+}
+int64_t cg_pool_publish(int rc);
+const cgoguard_fault *cg_pool_get(int slot);
+void cg_pool_release(int slot);
+void cg_pool_stats(uint32_t out[2]);
+
+/* The checked cgo traceback the Go package binds in place of
+ * cgosymbolizer's (traceback.c, -Wl,--wrap=cgoTraceback). */
+void __wrap_cgoTraceback(void *parg);
+
+/* For a test (tests/internal/payload): run once inside
+ * cgoguard_cancel_request (deadline.c). */
+extern void (*cg_test_cancel_hook)(cgoguard_cancel *);
+
+#pragma GCC visibility pop
 
 #endif

@@ -27,7 +27,7 @@
 #define CG_POOL_CHUNKS 16383u
 #define CG_POOL_CAP (CG_POOL_CHUNKS * CG_POOL_CHUNK)
 /* slot + 1 must fit the 22 bits the Go package's direct call packs it in. */
-_Static_assert(CG_POOL_CAP < (1u << 22), "pool slots must fit 22 bits");
+_Static_assert(CG_POOL_CAP < CG_DIRECT_SLOT_MASK, "slot + 1 must fit the direct result");
 
 /* How long a thread waits for a record when the pool cannot grow (at its
  * cap, or out of memory) before handing over the signal alone. */
@@ -43,8 +43,6 @@ static struct cg_pool_rec *cg_pool_chunks[CG_POOL_CHUNKS]; /* atomic; set once e
 static uint32_t cg_pool_nchunks;                           /* atomic: chunks mapped */
 static uint64_t cg_pool_free;  /* atomic: counter << 32 | (index + 1) of the top free record */
 static int cg_pool_growing;    /* atomic: a thread is mapping a chunk */
-
-CG_TLS cgoguard_fault cg_thread_fault;
 
 static struct cg_pool_rec *cg_pool_rec(uint32_t i) {
 	struct cg_pool_rec *c = __atomic_load_n(&cg_pool_chunks[i >> CG_POOL_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
@@ -104,30 +102,21 @@ static int cg_pool_grow(void) {
 }
 
 /*
- * Runs fn(arg) under a guard. Returns 0, a negative CGOGUARD_E* code, or for
- * a fault or an interrupt what cgoguard_pool_publish returns.
- */
-int64_t cgoguard_pool_call(void (*fn)(void *), void *arg, int max_frames) {
-	int rc = cg_call(fn, arg, &cg_thread_fault, max_frames);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
-}
-
-/*
- * Moves the calling thread's last fault record (cg_thread_fault) into the
- * pool. Returns (slot + 1) | signo << 32 | rc << 48, where rc is the guard's
+ * Moves the calling thread's last fault record (cg_thread.fault) into the
+ * pool. Returns cg_pub_pack(slot + 1, signo, rc) (internal.h), where rc is the guard's
  * result (CGOGUARD_FAULT, _TIMEOUT, _CANCELED) and slot indexes the pool
- * record holding the details (read it with cgoguard_pool_get, then release
+ * record holding the details (read it with cg_pool_get, then release
  * it). slot is -1 (only signal and rc are known) only when CG_POOL_CAP
  * records are held at once, or no memory is left for more, for
  * CG_POOL_WAIT_NS.
  */
-int64_t cgoguard_pool_publish(int rc) {
-	int64_t signo = (int64_t)cg_thread_fault.signo << 32 | (int64_t)rc << 48;
+int64_t cg_pool_publish(int rc) {
+	int64_t signo = cg_pub_pack(0, cg_thread.fault.signo, rc);
 	int64_t waited = 0;
 	for (;;) {
 		int64_t s = cg_pool_pop();
 		if (s >= 0) {
-			memcpy(&cg_pool_rec((uint32_t)s)->fault, &cg_thread_fault, sizeof cg_thread_fault);
+			memcpy(&cg_pool_rec((uint32_t)s)->fault, &cg_thread.fault, sizeof cg_thread.fault);
 			return signo | (s + 1);
 		}
 		int g = cg_pool_grow();
@@ -144,17 +133,17 @@ int64_t cgoguard_pool_publish(int rc) {
 		waited += ts.tv_nsec;
 	}
 	/* Nobody will read this record, nor the dump capture it names. */
-	cgoguard_capture_drop(cg_thread_fault.capture);
+	cg_capture_drop(cg_thread.fault.capture);
 	return signo;
 }
 
-const cgoguard_fault *cgoguard_pool_get(int slot) {
+const cgoguard_fault *cg_pool_get(int slot) {
 	if (slot < 0 || (uint32_t)slot >= __atomic_load_n(&cg_pool_nchunks, __ATOMIC_ACQUIRE) * CG_POOL_CHUNK)
 		return NULL;
 	return &cg_pool_rec((uint32_t)slot)->fault;
 }
 
-void cgoguard_pool_release(int slot) {
+void cg_pool_release(int slot) {
 	if (slot < 0 || (uint32_t)slot >= __atomic_load_n(&cg_pool_nchunks, __ATOMIC_ACQUIRE) * CG_POOL_CHUNK)
 		return;
 	struct cg_pool_rec *r = cg_pool_rec((uint32_t)slot);
@@ -163,7 +152,7 @@ void cgoguard_pool_release(int slot) {
 
 /* Records mapped, and free (walks the free stack: for tests, when no
  * other thread uses the pool). */
-void cgoguard_pool_stats(uint32_t out[2]) {
+void cg_pool_stats(uint32_t out[2]) {
 	out[0] = __atomic_load_n(&cg_pool_nchunks, __ATOMIC_ACQUIRE) * CG_POOL_CHUNK;
 	uint32_t n = 0;
 	for (uint32_t i = (uint32_t)__atomic_load_n(&cg_pool_free, __ATOMIC_ACQUIRE); i != 0 && n <= out[0];

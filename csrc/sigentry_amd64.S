@@ -52,12 +52,12 @@ cg_guarded_call:
 	movq	%r15, 40(%rsp)
 	movq	%rdx, CG_OFF_OUT(%rsp)
 	movq	%rcx, CG_OFF_DEPTH(%rsp)
-	/* guard stack: cg_guards[depth - 1] = record; cg_ndepth = depth */
+	/* guard stack: cg_thread.guards[depth - 1] = record, then
+	 * cg_thread.ndepth = depth (the record is pushed before it counts) */
 	movl	%ecx, %ecx
-	movq	cg_guards@gottpoff(%rip), %rax
-	movq	%rsp, %fs:-8(%rax,%rcx,8)
-	movq	cg_ndepth@gottpoff(%rip), %rax
-	movl	%ecx, %fs:(%rax)
+	movq	cg_thread@gottpoff(%rip), %rax
+	movq	%rsp, %fs:CG_THR_GUARDS-8(%rax,%rcx,8)
+	movl	%ecx, %fs:CG_THR_NDEPTH(%rax)
 	/* the canary once the record is complete */
 	movabsq	$CG_CANARY_VALUE, %rax
 	xorq	%rsp, %rax
@@ -68,8 +68,8 @@ cg_guarded_call:
 cg_invoke_ret:
 	movl	CG_OFF_DEPTH(%rsp), %ecx
 	decl	%ecx
-	movq	cg_ndepth@gottpoff(%rip), %rax
-	movl	%ecx, %fs:(%rax)
+	movq	cg_thread@gottpoff(%rip), %rax
+	movl	%ecx, %fs:CG_THR_NDEPTH(%rax)
 	/* the canary is not cleared: once popped, the record is not looked at */
 	addq	$CG_FRAME, %rsp
 	.cfi_remember_state
@@ -77,7 +77,7 @@ cg_invoke_ret:
 	xorl	%eax, %eax
 	ret
 	.cfi_restore_state
-	/* Entered from the signal handler (cg_resume_at_guard) with rsp at
+	/* Entered from the signal handler (cg_ctx_resume_guard) with rsp at
 	 * the record, the callee-saved registers restored and the result (1
 	 * for a fault, 2 for an interrupt) in rax; the handler has already
 	 * popped the guard stack. */
@@ -96,7 +96,7 @@ cg_resume:
  * Runs fn(arg) where a fault is survivable: the handler's own work that
  * reads memory a fault may have broken (the unwinder on a smashed stack,
  * code at a wild PC). Saves the callee-saved registers and the stack
- * pointer in rec and publishes it in cg_probe_active; a SIGSEGV or SIGBUS
+ * pointer in rec and publishes it in cg_thread.probe; a SIGSEGV or SIGBUS
  * while it is set (cg_dispatch) resumes at cg_probe_resume, which returns
  * 1. Returns 0 when fn returned. The caller unblocks SIGSEGV and SIGBUS
  * around it (cg_probe_run).
@@ -118,13 +118,13 @@ cg_probe_call:
 	movq	%r14, 32(%rdx)
 	movq	%r15, 40(%rdx)
 	movq	%rsp, 48(%rdx)
-	movq	cg_probe_active@gottpoff(%rip), %rax
-	movq	%rdx, %fs:(%rax)
+	movq	cg_thread@gottpoff(%rip), %rax
+	movq	%rdx, %fs:CG_THR_PROBE(%rax)
 	movq	%rdi, %rax
 	movq	%rsi, %rdi
 	call	*%rax
-	movq	cg_probe_active@gottpoff(%rip), %rax
-	movq	$0, %fs:(%rax)
+	movq	cg_thread@gottpoff(%rip), %rax
+	movq	$0, %fs:CG_THR_PROBE(%rax)
 	xorl	%eax, %eax
 	addq	$8, %rsp
 	.cfi_remember_state
@@ -132,7 +132,7 @@ cg_probe_call:
 	ret
 	.cfi_restore_state
 	/* From cg_dispatch, with rsp, the callee-saved registers and rax = 1
-	 * from the record; cg_probe_active already cleared. */
+	 * from the record; cg_thread.probe already cleared. */
 cg_probe_resume:
 	addq	$8, %rsp
 	.cfi_adjust_cfa_offset -8

@@ -86,10 +86,10 @@ void __wrap_cgoTraceback(void *parg) {
 		const ucontext_t *uc = (const ucontext_t *)a->sig_context;
 		uint8_t b;
 		uintptr_t word;
-		w.pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+		w.pc = cg_ctx_pc(uc);
 		if (w.pc == 0 || !cg_read(&b, w.pc, 1))
 			return;
-		if (!cg_probe_usable() && !cg_read_word((uintptr_t)uc->uc_mcontext.gregs[REG_RSP], &word))
+		if (!cg_probe_usable() && !cg_read_word(cg_ctx_sp(uc), &word))
 			return;
 	}
 	if (cg_probe_usable())

@@ -10,8 +10,8 @@ package guard
 // call costs one C call more than a raw one. fn is an integer: it is a C
 // function pointer, never a Go pointer, so cgo need not check it.
 static inline int64_t cg_pool_call(uintptr_t fn, void *arg, int max_frames) {
-	int rc = cg_call((void (*)(void *))fn, arg, &cg_thread_fault, max_frames);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
+	int rc = cg_call((void (*)(void *))fn, arg, &cg_thread.fault, max_frames);
+	return rc > 0 ? cg_pool_publish(rc) : rc;
 }
 
 // The same with a deadline and/or lazy cancellation (lazy_ns > 0: the
@@ -20,9 +20,9 @@ static inline int64_t cg_pool_call_deadline(uintptr_t fn, void *arg, int max_fra
                                             int64_t timeout_ns, int64_t grace_ns,
                                             int64_t lazy_ns, uintptr_t ctx0, uintptr_t ctx1) {
 	uintptr_t ctx[2] = {ctx0, ctx1};
-	int rc = cg_call_deadline_lazy((void (*)(void *))fn, arg, &cg_thread_fault, max_frames,
+	int rc = cg_call_deadline_lazy((void (*)(void *))fn, arg, &cg_thread.fault, max_frames,
 	                               timeout_ns, grace_ns, NULL, lazy_ns, ctx);
-	return rc > 0 ? cgoguard_pool_publish(rc) : rc;
+	return rc > 0 ? cg_pool_publish(rc) : rc;
 }
 
 // Calls a C function of up to six integer or pointer arguments returning an

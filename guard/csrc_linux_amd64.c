@@ -7,16 +7,20 @@
 // package directory, so the digest below covers csrc/ and include/: `make
 // digest` rewrites it, and a test fails while it is out of date, which makes
 // every change to the C core rebuild this package.
-// csrc digest: a8af91213a098478f2fe1ba8f624466af1c59dd60f6402db0901835d8edbd07f
+// csrc digest: 3403d64723811d9e5a65988343b7c244ccbaa5f4b61a923d462ec6808918de99
 #include "../csrc/boundary.c"
+#include "../csrc/chain.c"
 #include "../csrc/checked.c"
+#include "../csrc/context.c"
 #include "../csrc/deadline.c"
 #include "../csrc/dump_capture.c"
 #include "../csrc/gomodules.c"
 #include "../csrc/guard_point.c"
 #include "../csrc/handler.c"
+#include "../csrc/install.c"
 #include "../csrc/interpose.c"
 #include "../csrc/report_pool.c"
+#include "../csrc/thread.c"
 #include "../csrc/timeout_call.c"
 #include "../csrc/traceback.c"
 #include "../csrc/unwind.c"

@@ -23,14 +23,13 @@ struct cg_direct_req {
 // are saved. q is read before fn runs, while the stack cannot have moved.
 //
 // Packed result: <= 0 as cg_call returns it; after a fault or interrupt
-// slot+1 (< 2^22, CG_POOL_CAP) in bits 0-21, the signal (<= 64) in bits
-// 22-28, the guard's result (1-3) in bits 29-30 (see directResult).
+// cg_direct_pack's (csrc/internal.h, CG_DIRECT_*; see directResult).
 int32_t cg_direct_call(struct cg_direct_req *q) {
-	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES);
+	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES);
 	if (rc <= 0)
 		return rc;
-	int64_t r = cgoguard_pool_publish(rc);
-	return (int32_t)((r & 0x3fffff) | ((r >> 32) & 0x7f) << 22 | ((r >> 48) & 0x3) << 29);
+	int64_t r = cg_pool_publish(rc);
+	return cg_direct_pack(r);
 }
 
 // The same with a deadline (timeout_ns > 0) and/or lazy cancellation
@@ -43,12 +42,12 @@ struct cg_direct_dl_req {
 };
 
 int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
-	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread_fault, CG_DIRECT_FRAMES,
+	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES,
 	                               q->timeout_ns, q->grace_ns, NULL, q->lazy_ns, q->ctx);
 	if (rc <= 0)
 		return rc;
-	int64_t r = cgoguard_pool_publish(rc);
-	return (int32_t)((r & 0x3fffff) | ((r >> 32) & 0x7f) << 22 | ((r >> 48) & 0x3) << 29);
+	int64_t r = cg_pool_publish(rc);
+	return cg_direct_pack(r);
 }
 */
 import "C"
@@ -137,5 +136,7 @@ func directResult(r int32) int64 {
 	if r <= 0 {
 		return int64(r)
 	}
-	return int64(r&0x3fffff) | int64(r>>22&0x7f)<<32 | int64(r>>29&0x3)<<48
+	return int64(r&C.CG_DIRECT_SLOT_MASK) |
+		int64(r>>C.CG_DIRECT_SIG_SHIFT&C.CG_DIRECT_SIG_MASK)<<C.CG_PUB_SIG_SHIFT |
+		int64(r>>C.CG_DIRECT_RC_SHIFT&C.CG_DIRECT_RC_MASK)<<C.CG_PUB_RC_SHIFT
 }

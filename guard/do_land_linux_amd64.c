@@ -10,9 +10,9 @@
 
 #include "_cgo_export.h"
 
-int64_t cgoguard_pool_publish(int rc);
+int64_t cg_pool_publish(int rc);
 
 void cg_do_land(int rc) {
-	cgoguardUnwindRegion(cgoguard_pool_publish(rc));
+	cgoguardUnwindRegion(cg_pool_publish(rc));
 	abort(); /* not reached: cgoguardUnwindRegion panics */
 }

@@ -19,11 +19,11 @@ import (
 // takeCapture copies the capture the handler took for a fault out of the
 // C pool and frees its slot; nil when a later fault took the slot over.
 func takeCapture(id C.int32_t) *minidump.Input {
-	c := C.cgoguard_capture_get(id)
+	c := C.cg_capture_get(id)
 	if c == nil {
 		return nil
 	}
-	defer C.cgoguard_capture_release(c)
+	defer C.cg_capture_release(c)
 	in := &minidump.Input{ThreadID: int(c.tid)}
 	for i := range in.Regs {
 		in.Regs[i] = uint64(c.regs[i])
@@ -56,7 +56,7 @@ func enableCapture() error {
 	if err := Install(); err != nil {
 		return err
 	}
-	if C.cgoguard_capture_enable() != 0 {
+	if C.cg_capture_enable() != 0 {
 		return fmt.Errorf("guard: crash dumps: could not map %d KiB for captures", C.CG_CAPTURE_SLOTS*C.sizeof_struct_cgoguard_capture/1024)
 	}
 	return nil

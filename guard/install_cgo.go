@@ -41,7 +41,7 @@ func Install() error {
 		return installErr
 	}
 	start, end := gotext.Range()
-	C.cgoguard_set_go_text(C.uintptr_t(start), C.uintptr_t(end))
+	C.cg_set_go_text(C.uintptr_t(start), C.uintptr_t(end))
 	// The other Go modules (plugins): walked by the handler, or, on a
 	// runtime whose module list is not known, every fault goes to Go once
 	// one is loaded (modulesErr says why).
@@ -101,6 +101,6 @@ func VerifyHandlers() (int, error) {
 // setGoModules hands the handler a module list (Install; tests give their
 // own).
 func setGoModules(l gotext.ModuleList) {
-	C.cgoguard_set_go_modules(C.uintptr_t(l.First), C.uintptr_t(l.OffText), C.uintptr_t(l.OffEtext),
+	C.cg_set_go_modules(C.uintptr_t(l.First), C.uintptr_t(l.OffText), C.uintptr_t(l.OffEtext),
 		C.uintptr_t(l.OffNext), C.uintptr_t(l.LastP), C.uintptr_t(l.Last))
 }

@@ -87,15 +87,15 @@ func initRegions() error {
 			return
 		}
 		regionChunks = (*[chunks]regionChunk)(unsafe.Pointer(&C.cg_region_chunks[0]))
-		if C.cgoguard_boundary_init(C.uintptr_t(l.Ret), C.uintptr_t(l.OffSyscallSP),
+		if C.cg_boundary_init(C.uintptr_t(l.Ret), C.uintptr_t(l.OffSyscallSP),
 			C.uintptr_t(l.OffNoCallback), C.uintptr_t(uintptr(unsafe.Pointer(C.cg_do_land))),
 			C.intptr_t(tlsG)) != 0 {
 			regionsErr = errInstall
 			return
 		}
-		slotTLSOffset = int(C.cgoguard_slot_tls_offset())
-		if r := C.cgoguard_boundary_probe(C.uintptr_t(cgoboundary.G())); r != 0 {
-			C.cgoguard_boundary_init_clear()
+		slotTLSOffset = int(C.cg_slot_tls_offset())
+		if r := C.cg_boundary_probe(C.uintptr_t(cgoboundary.G())); r != 0 {
+			C.cg_boundary_init_clear()
 			regionsErr = runtimeUnsupported(fmt.Errorf("check %d failed inside a cgo call", int(r)))
 			return
 		}
@@ -110,7 +110,7 @@ func initRegions() error {
 // Found at run time: a link-time reference to asmcgocall is refused by Go
 // 1.27's linker.
 func boundaryCallSite() uintptr {
-	return uintptr(C.cgoguard_boundary_discover(C.uintptr_t(cgoboundary.G())))
+	return uintptr(C.cg_boundary_discover(C.uintptr_t(cgoboundary.G())))
 }
 
 func chunkHash(key uintptr) uint32 { return uint32((uint64(key) * 0x9e3779b97f4a7c15) >> 54) }
@@ -137,7 +137,7 @@ func regionOf(g uintptr) *region {
 func regionEnter(g uintptr, maxFrames int32) (*region, int32) {
 	e := regionOf(g)
 	if e == nil {
-		if C.cgoguard_region_chunk_add(C.uintptr_t(g)) != 0 {
+		if C.cg_region_chunk_add(C.uintptr_t(g)) != 0 {
 			return nil, 0
 		}
 		e = regionOf(g)

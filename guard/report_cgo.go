@@ -4,9 +4,6 @@ package guard
 
 /*
 #include "../csrc/internal.h"
-
-const cgoguard_fault *cgoguard_pool_get(int slot);
-void cgoguard_pool_release(int slot);
 */
 import "C"
 
@@ -54,16 +51,23 @@ func (e *resultCodeError) Error() string {
 	return "guard: " + C.GoString(C.cgoguard_strerror(C.int(e.code)))
 }
 
+// unpackPublished decodes cg_pool_publish's result (cg_pub_pack in
+// csrc/internal.h): the pool slot (-1: none), the signal and the guard's
+// result.
+func unpackPublished(r int64) (slot, sig, rc int) {
+	return int(r&C.CG_PUB_SLOT_MASK) - 1, int(r >> C.CG_PUB_SIG_SHIFT & C.CG_PUB_SIG_MASK),
+		int(r >> C.CG_PUB_RC_SHIFT & C.CG_PUB_RC_MASK)
+}
+
 // reportFromPool reads the fault record the C side left in the pool: a
 // *CrashError for a fault, an *InterruptError for an interrupted call, with
 // taint, the caller's Go stack and, when one is due, a crash dump.
 func reportFromPool(r int64, c *callConfig) error {
-	slot := int(uint32(r)) - 1
-	rc := int((r >> 48) & 0xff)
-	e := &CrashError{Signal: syscall.Signal((r >> 32) & 0xffff)}
+	slot, sig, rc := unpackPublished(r)
+	e := &CrashError{Signal: syscall.Signal(sig)}
 	var interrupt int
 	if slot >= 0 { // else the pool was exhausted: only the signal is known
-		f := C.cgoguard_pool_get(C.int(slot))
+		f := C.cg_pool_get(C.int(slot))
 		e.Code = int(f.code)
 		e.Addr = uintptr(f.addr)
 		e.PC = uintptr(f.pc)
@@ -83,7 +87,7 @@ func reportFromPool(r int64, c *callConfig) error {
 			pcs[i] = uintptr(f.frames[i])
 		}
 		id := f.capture
-		C.cgoguard_pool_release(C.int(slot))
+		C.cg_pool_release(C.int(slot))
 		e.Frames = symbolize(pcs)
 		// A dump is due for a fault or a forced interrupt; the handler
 		// captured one if captures were on and a slot was free.
@@ -94,7 +98,7 @@ func reportFromPool(r int64, c *callConfig) error {
 		switch {
 		case dir == "":
 			if id != 0 {
-				C.cgoguard_capture_drop(id)
+				C.cg_capture_drop(id)
 			}
 		case id == 0:
 			stats.dumpsSkipped.Add(1)

@@ -21,7 +21,7 @@ import (
 	"github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 )
 
-// slotTLSOffset is where a thread's cg_thread_slot lies from its thread
+// slotTLSOffset is where a thread's cg_thread.slot lies from its thread
 // pointer (set by initRegions).
 var slotTLSOffset int
 
@@ -114,7 +114,7 @@ func regionDisarm(s *C.struct_cg_slot, gen uint64) {
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&s.deadline)), 0)
 	if atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.fired_gen))) == gen ||
 		atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.lazy_gen))) == gen {
-		C.cgoguard_region_disarm_slow(s, C.uint64_t(gen))
+		C.cg_region_disarm_slow(s, C.uint64_t(gen))
 	}
 	s.region_g = 0
 }

@@ -6,9 +6,6 @@ package guard
 #include <stdlib.h>
 #include "../csrc/internal.h"
 
-void cgoguard_pool_stats(uint32_t out[2]);
-void cgoguard_pool_release(int slot);
-
 // A slot as the thread saw it right after an arm, and the deadline clock
 // around the arm.
 struct cg_test_arm {
@@ -19,7 +16,7 @@ struct cg_test_arm {
 static void cg_test_snap(void *p) {
 	struct cg_test_arm *a = p;
 	a->after = cg_deadline_clock();
-	a->slot = *cg_thread_slot;
+	a->slot = *cg_thread.slot;
 }
 
 // Arms the calling thread's slot as Call with a deadline does
@@ -32,11 +29,13 @@ static int cg_test_arm_c(struct cg_test_arm *a, int64_t timeout_ns, int64_t grac
 	return cg_call_deadline_lazy(cg_test_snap, a, &f, 0, timeout_ns, grace_ns, NULL, lazy_ns, ctx);
 }
 
-static void cg_test_copy_slot(struct cg_slot *out) { *out = *cg_thread_slot; }
+static void cg_test_copy_slot(struct cg_slot *out) { *out = *cg_thread.slot; }
 static uint64_t cg_test_clock(void) { return cg_deadline_clock(); }
 static uint64_t cg_test_deadline_add(uint64_t now, uint64_t ns) { return cg_deadline_add(now, ns); }
 static struct cg_region *cg_test_region_of(uintptr_t g) { return cg_region_of(g); }
 static uint32_t cg_test_chunk_hash(uintptr_t key) { return cg_region_chunk_hash(key); }
+static int64_t cg_test_pub_pack(int64_t slot1, int sig, int rc) { return cg_pub_pack(slot1, sig, rc); }
+static int32_t cg_test_direct_pack(int64_t r) { return cg_direct_pack(r); }
 */
 import "C"
 
@@ -55,7 +54,7 @@ import (
 // The caller locks the goroutine to its thread.
 func threadSlots() (goView, cView unsafe.Pointer) {
 	return *(*unsafe.Pointer)(unsafe.Add(cgoboundary.ThreadPointer(), slotTLSOffset)),
-		unsafe.Pointer(C.cgoguard_thread_slot())
+		unsafe.Pointer(C.cg_thread_slot())
 }
 
 // slotView is what an arm writes in a deadline slot, as the owner thread
@@ -152,16 +151,31 @@ func tscCalibrated() bool {
 // over).
 func poolRecords() (mapped, free int) {
 	var out [2]C.uint32_t
-	C.cgoguard_pool_stats(&out[0])
+	C.cg_pool_stats(&out[0])
 	return int(out[0]), int(out[1])
 }
 
 // poolTake hands the calling thread's last fault record over to the pool,
 // as a guarded call's fault does, and returns the pool slot (for tests).
-func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT))) - 1 }
+func poolTake() int { return int(uint32(C.cg_pool_publish(C.CGOGUARD_FAULT))) - 1 }
 
 // poolGive releases a slot poolTake returned (for tests).
-func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
+func poolGive(slot int) { C.cg_pool_release(C.int(slot)) }
 
 // pcInGo reports whether the handler takes pc for Go code (for tests).
 func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }
+
+// packPublished and packDirect pack a result as the C side does
+// (cg_pub_pack, cg_direct_pack), for result_test.go.
+func packPublished(slot1, sig, rc int) int64 {
+	return int64(C.cg_test_pub_pack(C.int64_t(slot1), C.int(sig), C.int(rc)))
+}
+func packDirect(r int64) int32 { return int32(C.cg_test_direct_pack(C.int64_t(r))) }
+
+// Results and limits the C side packs, for result_test.go.
+const (
+	resultFault    = C.CGOGUARD_FAULT
+	resultTimeout  = C.CGOGUARD_TIMEOUT
+	resultCanceled = C.CGOGUARD_CANCELED
+	poolSlotsMax   = C.CG_DIRECT_SLOT_MASK - 1 // the largest slot a direct result holds
+)

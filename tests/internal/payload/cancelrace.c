@@ -20,7 +20,7 @@ static void *pl_race_thread(void *arg) {
 	if (cg_call_deadline_slow() != CGOGUARD_OK)
 		return NULL;
 	pthread_mutex_lock(&pl_race_mu);
-	pl_race_b = cg_thread_slot;
+	pl_race_b = cg_thread.slot;
 	pl_race_state = 1;
 	pthread_cond_broadcast(&pl_race_cv);
 	while (pl_race_state != 2)
@@ -43,7 +43,7 @@ int pl_cancel_race(void) {
 	pthread_t th;
 	if (cg_call_deadline_slow() != CGOGUARD_OK)
 		return -1;
-	struct cg_slot *a = cg_thread_slot;
+	struct cg_slot *a = cg_thread.slot;
 	pl_race_state = 0;
 	if (pthread_create(&th, NULL, pl_race_thread, NULL) != 0)
 		return -2;
