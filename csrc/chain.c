@@ -83,10 +83,11 @@ void *cg_pass_on(int sig, siginfo_t *info, void *uc, uintptr_t frame) {
 		cg_thread.repl_info = info;
 		cg_thread.repl_sp = frame;
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, 8L);
-		if (flags & SA_SIGINFO)
-			((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
-		else
-			((void (*)(int))h)(sig);
+		/* With its siginfo and context even when it was installed
+		 * without SA_SIGINFO (signal()): the x86-64 kernel passes both
+		 * to every handler, and a replacement that chains back by hand
+		 * hands on what it was given, which must not be garbage. */
+		((void (*)(int, siginfo_t *, void *))h)(sig, info, uc);
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &full, NULL, 8L);
 		cg_thread.repl_info = NULL;
 		cg_thread.repl_sp = 0;

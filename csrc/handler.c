@@ -353,6 +353,14 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	int saved_errno = errno; /* the interrupted code's: system calls here change it */
 	ucontext_t *uc = ucv;
 	struct cg_decision d;
+	if (info == NULL || uc == NULL) {
+		/* Called by hand without them (code that calls the handler it
+		 * replaced as void (*)(int) with zeros): nothing here can be
+		 * decided, so the signal goes, as given, to the first handler
+		 * of the chain, where it would have gone without cgoguard. */
+		uintptr_t h = __atomic_load_n(&cg_chains[sig].orig, __ATOMIC_ACQUIRE);
+		return h == (uintptr_t)SIG_DFL || h == (uintptr_t)SIG_IGN ? NULL : (void *)h;
+	}
 	/* A timeout signal is counted as delivered before anything reads the
 	 * call's state, whatever becomes of it: the watchdog and cg_drain
 	 * compare the count with the signals sent. */

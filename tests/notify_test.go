@@ -1,11 +1,5 @@
 package tests
 
-// go test runs the files in name order: this one must come before
-// replace_test.go, whose tests leave a foreign handler installed with
-// signal() in the chain of SIGBUS; a SIGBUS sent with kill then reaches the
-// guard through it without a ucontext, and the process dies in the guard's
-// handler (seen when this test ran after them, as signalnotify_test.go).
-
 import (
 	"os"
 	"os/signal"

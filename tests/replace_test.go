@@ -2,10 +2,12 @@ package tests
 
 import (
 	"errors"
+	"os"
 	"os/signal"
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
@@ -67,6 +69,45 @@ func testReplacement(t *testing.T, sig syscall.Signal, viaSignal bool) {
 	}
 	if n, err := guard.VerifyHandlers(); err != nil || n != 0 {
 		t.Fatalf("VerifyHandlers after repair = %d, %v; want 0, nil", n, err)
+	}
+}
+
+// A signal sent with kill() while a handler installed with signal() (no
+// SA_SIGINFO) sits in the chain behind the guard: the guard calls it with
+// the siginfo and context (as the x86-64 kernel calls every handler), it
+// hands them back to the guard, which passes the signal on to Go, and
+// os/signal delivers it. The replacement once got neither, and the guard
+// died reading the context it handed back.
+func TestSentSignalThroughSignalReplacement(t *testing.T) {
+	if err := guard.Install(); err != nil {
+		t.Fatal(err)
+	}
+	sig := syscall.SIGBUS
+	if err := payload.ReplaceHandler(sig, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guard.VerifyHandlers(); err != nil { // the guard in front again
+		t.Fatal(err)
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	for i := range 3 {
+		seen := payload.ReplacementSeen(sig)
+		if err := syscall.Kill(os.Getpid(), sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-ch:
+			if got != sig {
+				t.Fatalf("send %d: got %v, want %v", i, got, sig)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("send %d: %v not delivered in 10s", i, sig)
+		}
+		if payload.ReplacementSeen(sig) <= seen {
+			t.Fatalf("send %d: the replacement in the chain did not see it", i)
+		}
 	}
 }
 
