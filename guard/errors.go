@@ -35,9 +35,9 @@ var (
 	// ErrSetup matches the error of a call that did not run because
 	// cgoguard could not be set up for it: the signal handlers could not be
 	// installed, the thread has no alternate signal stack and none could be
-	// made, the program was linked with -linkmode=internal (C code then
-	// lies inside the Go text range, and its faults cannot be told from
-	// Go's: build with external linking), the watchdog thread could not
+	// made, the C core lies inside the Go text range (its faults could not
+	// be told from Go's; -linkmode=internal, which would put it there,
+	// does not link a program that imports guard), the watchdog thread could not
 	// start, the timeout signal is unusable (SetTimeoutSignal), or Do could
 	// not track one more goroutine (no memory, or goroutines spread over
 	// more than 4 GiB of heap). The error's text says which. SetTimeoutSignal's errors match it too.
