@@ -313,13 +313,12 @@ int cg_boundary_take(int sig, siginfo_t *info, ucontext_t *uc, int rc, int inter
 	syscallsp = *(const uintptr_t *)(g + cg_layout.off_syscallsp);
 	if (syscallsp == 0 || *(const uint8_t *)(g + cg_layout.off_nocallback) != 0)
 		return 0;
+	/* The region takes nothing more until the callback has built the
+	 * error. A deadline of the region stays armed: if f recovers the
+	 * panic and goes on, the rest of f is under the same deadline and
+	 * cancellation. A timeout signal meanwhile is dropped (region
+	 * unwinding; Go code); the region's disarm drains what was sent. */
 	r->unwinding = r->depth;
-	/* A deadline of the region stops here: the Go code that builds the
-	 * error, in the callback, must not be signalled (cgoguard_region_disarm
-	 * still drains what was sent). */
-	struct cg_slot *sl = cg_thread_slot;
-	if (sl != NULL && sl->armed_depth == 0 && sl->region_g == g)
-		__atomic_store_n(&sl->deadline, 0, __ATOMIC_RELEASE);
 	/* Guards of guard.Call opened inside the abandoned frames are gone. */
 	while (cg_ndepth > 0 && (uintptr_t)cg_guards[cg_ndepth - 1] < s)
 		cg_ndepth--;

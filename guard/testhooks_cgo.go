@@ -37,6 +37,8 @@ static uint64_t cg_test_clock(void) { return cg_deadline_clock(); }
 static uint64_t cg_test_deadline_add(uint64_t now, uint64_t ns) { return cg_deadline_add(now, ns); }
 static struct cg_region *cg_test_region_of(uintptr_t g) { return cg_region_of(g); }
 static uint32_t cg_test_chunk_hash(uintptr_t key) { return cg_region_chunk_hash(key); }
+// A NULL write: a fault in a plain cgo call, for the region tests.
+static void cg_test_null_write(void) { *(volatile int *)0 = 1; }
 */
 import "C"
 
@@ -162,6 +164,10 @@ func poolTake() int { return int(uint32(C.cgoguard_pool_publish(C.CGOGUARD_FAULT
 
 // poolGive releases a slot poolTake returned (for tests).
 func poolGive(slot int) { C.cgoguard_pool_release(C.int(slot)) }
+
+// testNullWrite faults in C, in a plain cgo call (for tests: under Do it
+// becomes a panic).
+func testNullWrite() { C.cg_test_null_write() }
 
 // pcInGo reports whether the handler takes pc for Go code (for tests).
 func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }
