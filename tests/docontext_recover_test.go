@@ -306,3 +306,58 @@ func TestDoContextDeadlineAfterInnerDoFault(t *testing.T) {
 		return notInterruptedAfter()
 	})
 }
+
+// A deferred call that blocks in C while a fault's or an interrupt's panic
+// unwinds f is under the same deadline: stopped when it passes (after a
+// fault), or at once (after an interrupt: it has passed). DoContext
+// returns the deferred call's interrupt, which replaced the first panic,
+// and both errors reach the hooks.
+func TestDoContextDeadlineCoversDeferredCalls(t *testing.T) {
+	blockingSetup(t)
+	const in = 200 * time.Millisecond
+	for _, first := range []string{"fault", "interrupt"} {
+		t.Run(first, func(t *testing.T) {
+			runLocked(t, first, func() string {
+				r := payload.NewResult(0)
+				defer payload.Free(r)
+				var err error
+				var deferred time.Duration
+				start := time.Now()
+				c := countWhile(func() {
+					err = guard.DoContext(context.Background(), func() {
+						defer func() {
+							t1 := time.Now()
+							defer func() { deferred = time.Since(t1) }()
+							payload.RawCall(payload.ReadPipe, unsafe.Pointer(r)) // a cleanup that hangs
+						}()
+						if first == "fault" {
+							payload.RawCall(payload.NullWrite, nil)
+						} else {
+							payload.RawCall(payload.ReadPipe, unsafe.Pointer(r))
+						}
+					}, guard.WithTimeout(in))
+				})
+				took := time.Since(start)
+				var ie *guard.InterruptError
+				switch {
+				case !errors.As(err, &ie) || !errors.Is(err, guard.ErrTimeout):
+					return fmt.Sprintf("DoContext returned %v after %v, want the deferred call's timeout", err, took)
+				case took < in || took > in+2*time.Second:
+					return fmt.Sprintf("DoContext returned after %v, want soon after %v", took, in)
+				case first == "interrupt" && deferred > time.Second:
+					return fmt.Sprintf("the deferred call was stopped %v after it began, want at once", deferred)
+				}
+				wantCrashes, wantInterrupts := 1, 1
+				if first == "interrupt" {
+					wantCrashes, wantInterrupts = 0, 2
+				}
+				if len(c.crashes) != wantCrashes || len(c.interrupts) != wantInterrupts || c.interrupts[len(c.interrupts)-1] != err {
+					return fmt.Sprintf("hooks saw %d crashes and %d interrupts, want %d and %d (the last the one returned)",
+						len(c.crashes), len(c.interrupts), wantCrashes, wantInterrupts)
+				}
+				t.Logf("the deferred call was stopped %v after it began, DoContext returned after %v", deferred, took)
+				return notInterruptedAfter()
+			})
+		})
+	}
+}
