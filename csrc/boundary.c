@@ -309,13 +309,12 @@ void cg_boundary_act(const struct cg_boundary_hit *h, int sig, const siginfo_t *
                      int rc, int interrupt) {
 	struct cg_region *r = h->region;
 	uintptr_t s = h->slot;
+	/* The region takes nothing more until the callback has built the
+	 * error. A deadline of the region stays armed: if f recovers the
+	 * panic and goes on, the rest of f is under the same deadline and
+	 * cancellation. A timeout signal meanwhile is dropped (region
+	 * unwinding; Go code); the region's disarm drains what was sent. */
 	r->unwinding = r->depth;
-	/* A deadline of the region stops here: the Go code that builds the
-	 * error, in the callback, must not be signalled (cg_region_disarm_slow
-	 * still drains what was sent). */
-	struct cg_slot *sl = cg_thread.slot;
-	if (sl != NULL && sl->armed_depth == 0 && sl->region_g == h->g)
-		__atomic_store_n(&sl->deadline, 0, __ATOMIC_RELEASE);
 	/* Guards of guard.Call opened inside the abandoned frames are gone. */
 	while (cg_thread.ndepth > 0 && (uintptr_t)cg_thread.guards[cg_thread.ndepth - 1] < s)
 		cg_thread.ndepth--;

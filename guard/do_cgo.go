@@ -51,6 +51,12 @@ func Do(f func(), opts ...Option) error {
 // the error's Taint reports). A ctx already done returns a
 // *NotStartedError without running f.
 //
+// The deadline is one absolute time for all of f. A panic that f recovers
+// ends neither it nor ctx's cancellation: after a recovered fault the rest
+// of f is under both; after a recovered interrupt the deadline has passed
+// (or ctx is done), so f's next C call is stopped at once, as after a
+// deadline that passed while f ran Go code.
+//
 // The goroutine is locked to its thread while f runs (so that the timeout
 // signal reaches the thread running its C call), and a C call with a
 // deadline of its own (Call with WithTimeout or a cancellable context)

@@ -14,7 +14,9 @@ import "github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 // runtime's own unwinding (unwindm), which abandons the C frames.
 //
 // While the error is built the region takes no fault (the handler set
-// unwinding: a fault in the symbolizer's C code must not come back here).
+// unwinding: a fault in the symbolizer's C code must not come back here),
+// and a timeout signal is dropped; the handler left a DoContext's deadline
+// armed, so that it still holds if f recovers the panic and goes on.
 // Then the region is reopened before the panic, so that a fault after a
 // recover() in f, or in a deferred call the panic runs, is taken again;
 // pending tells the Do at that depth to look for the panic. A fault

@@ -36,6 +36,8 @@ static struct cg_region *cg_test_region_of(uintptr_t g) { return cg_region_of(g)
 static uint32_t cg_test_chunk_hash(uintptr_t key) { return cg_region_chunk_hash(key); }
 static int64_t cg_test_pub_pack(int64_t slot1, int sig, int rc) { return cg_pub_pack(slot1, sig, rc); }
 static int32_t cg_test_direct_pack(int64_t r) { return cg_direct_pack(r); }
+// A NULL write: a fault in a plain cgo call, for the region tests.
+static void cg_test_null_write(void) { *(volatile int *)0 = 1; }
 */
 import "C"
 
@@ -161,6 +163,10 @@ func poolTake() int { return int(uint32(C.cg_pool_publish(C.CGOGUARD_FAULT))) - 
 
 // poolGive releases a slot poolTake returned (for tests).
 func poolGive(slot int) { C.cg_pool_release(C.int(slot)) }
+
+// testNullWrite faults in C, in a plain cgo call (for tests: under Do it
+// becomes a panic).
+func testNullWrite() { C.cg_test_null_write() }
 
 // pcInGo reports whether the handler takes pc for Go code (for tests).
 func pcInGo(pc uintptr) bool { return C.cg_pc_in_go(C.uintptr_t(pc)) != 0 }
