@@ -8,7 +8,7 @@
  *
  * When a deadline passes (or a call is cancelled) the watchdog sends the
  * timeout signal to that one thread with rt_tgsigqueueinfo, tagged with the
- * call's generation. The handler (handler.c, cg_interrupt) drops a signal
+ * call's generation. The handler (handler.c, cg_classify) drops a signal
  * whose tag is not the thread's live call, so a late signal never touches a
  * later call on the same thread.
  *

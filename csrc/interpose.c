@@ -1,6 +1,6 @@
 /*
  * Notices when someone changes the handler of a guarded signal, so the next
- * guarded call can put cgoguard's handler back in front (handler.c,
+ * guarded call can put cgoguard's handler back in front (install.c,
  * cg_repair_handlers).
  *
  * These definitions take the place of glibc's for every caller linked into
