@@ -125,7 +125,7 @@ void cg_capture(cgoguard_fault *f, const ucontext_t *uc, uintptr_t stack_top) {
 	struct cgoguard_capture *c = &cg_captures[i];
 	cg_ctx_regs(c->regs, uc);
 	c->has_fpregs = cg_ctx_fxsave(c->fpregs, uc);
-	c->tid = cg_thread.tid;
+	c->tid = cg_current_tid();
 
 	/* The stack from below the red zone upward. If that start is not
 	 * mapped (a stack overflow), start at SP itself. */

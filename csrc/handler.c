@@ -109,7 +109,7 @@ void cg_record(cgoguard_fault *f, int32_t depth, int max_frames, int walk, int s
 
 	f->signo = sig;
 	f->code = info->si_code;
-	f->tid = cg_thread.tid;
+	f->tid = cg_current_tid();
 	f->sender_pid = info->si_code <= 0 ? info->si_pid : 0;
 	f->addr = (sig == SIGABRT || info->si_code <= 0) ? 0 : (uint64_t)(uintptr_t)info->si_addr;
 	f->pc = (uint64_t)cg_ctx_pc(uc);

@@ -642,6 +642,11 @@ void __wrap_cgoTraceback(void *parg);
  * cgoguard_cancel_request (deadline.c). */
 extern void (*cg_test_cancel_hook)(cgoguard_cancel *);
 
+/* The calling thread's kernel id, for a fault record: the per-thread
+ * record's when the thread was prepared for a guard point, else asked of
+ * the kernel (a thread that only ever ran guard.Do). Async-signal-safe. */
+int32_t cg_current_tid(void);
+
 #pragma GCC visibility pop
 
 #endif

@@ -86,6 +86,11 @@ int cg_prepare_thread(void) {
 	return CGOGUARD_OK;
 }
 
+int32_t cg_current_tid(void) {
+	int32_t tid = cg_thread.tid;
+	return tid != 0 ? tid : (int32_t)syscall(SYS_gettid);
+}
+
 /* The offset of the calling thread's cg_thread.slot from its thread
  * pointer: the same for every thread (initial-exec TLS), so that Go code
  * holding a thread reads its slot without a cgo call. */
