@@ -127,6 +127,11 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin
 	if rc != 0 {
 		return resultError(rc, c)
 	}
+	// The hooks of the region's faults and interrupts run once the
+	// deadline is disarmed (deferred calls run last first): under it,
+	// their C calls would be stopped.
+	fin.later = true
+	defer fin.observeLater()
 	defer regionDisarm(slot, gen)
 	if lazy != 0 && ctx.Err() != nil {
 		return &NotStartedError{Err: ctx.Err(), Cause: context.Cause(ctx)}
@@ -137,10 +142,20 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin
 }
 
 // regionFinish is what the Do that recovers a fault adds to its error: the
-// context and timeout an interrupt is reported against.
+// context and timeout an interrupt is reported against; with later, the
+// errors for the hooks are left in observed for the caller to observe
+// after its disarm.
 type regionFinish struct {
-	ctx     context.Context
-	timeout time.Duration
+	ctx      context.Context
+	timeout  time.Duration
+	later    bool
+	observed []error
+}
+
+func (fin *regionFinish) observeLater() {
+	for _, err := range fin.observed {
+		observe(err)
+	}
 }
 
 // doRegion runs f inside a region of the calling goroutine.
@@ -172,38 +187,52 @@ func leaveRegion(g uintptr, e *region, prev, prevPending int32, fin *regionFinis
 	e.unwinding = 0
 	e.pending = prevPending
 	regionExit(e, prev)
-	ies := takePendingInterrupts(g, d)
-	finish := func(ie *InterruptError) error {
-		if fin != nil {
-			return observe(finishError(ie, fin.ctx, fin.timeout, 1))
-		}
-		return observe(finishError(ie, nil, 0, 1))
-	}
+	taken := takePending(g, d)
 	v := recover()
-	for _, ie := range ies {
-		if v != any(ie) {
-			finish(ie) // recovered by f: its hooks run now
+	var ctx context.Context
+	var timeout time.Duration
+	later := fin != nil && fin.later
+	if fin != nil {
+		ctx, timeout = fin.ctx, fin.timeout
+	}
+	// Every error taken at this depth reaches the hooks once, whoever
+	// recovered it (an interrupt completed with the context first): now,
+	// or after the caller's disarm.
+	give := func(e error) {
+		e = finishError(e, ctx, timeout, 1)
+		if later {
+			fin.observed = append(fin.observed, e)
+		} else {
+			observe(e)
 		}
+	}
+	found := false
+	for _, e := range taken {
+		give(e)
+		found = found || v == any(e)
 	}
 	switch v := v.(type) {
 	case *CrashError:
-		*err = v // observed when it was raised
+		*err = v
 	case *InterruptError:
-		*err = finish(v)
+		if !found {
+			give(v)
+		}
+		*err = v
 	case nil:
-		// f recovered the fault's panic itself (and the hooks have seen
-		// it).
+		// f recovered the fault's panic itself; the hooks still see it.
 	default:
 		panic(v) // a later panic replaced ours
 	}
 }
 
-// Interrupts taken in regions whose Do has not closed yet, by goroutine
-// and depth: the Do completes them with its context and observes them,
-// whoever recovers their panic. Touched on the fault path only.
-var pendingInterrupts struct {
+// Faults and interrupts taken in regions whose Do has not closed yet, by
+// goroutine and depth: the Do completes them (an interrupt with its
+// context) and observes them, whoever recovers their panic. Touched on
+// the fault path only.
+var pendingErrors struct {
 	mu sync.Mutex
-	m  map[pendingKey][]*InterruptError
+	m  map[pendingKey][]error
 }
 
 type pendingKey struct {
@@ -211,23 +240,23 @@ type pendingKey struct {
 	depth int32
 }
 
-func setPendingInterrupt(g uintptr, depth int32, ie *InterruptError) {
-	pendingInterrupts.mu.Lock()
-	if pendingInterrupts.m == nil {
-		pendingInterrupts.m = make(map[pendingKey][]*InterruptError)
+func setPending(g uintptr, depth int32, err error) {
+	pendingErrors.mu.Lock()
+	if pendingErrors.m == nil {
+		pendingErrors.m = make(map[pendingKey][]error)
 	}
 	k := pendingKey{g, depth}
-	pendingInterrupts.m[k] = append(pendingInterrupts.m[k], ie)
-	pendingInterrupts.mu.Unlock()
+	pendingErrors.m[k] = append(pendingErrors.m[k], err)
+	pendingErrors.mu.Unlock()
 }
 
-func takePendingInterrupts(g uintptr, depth int32) []*InterruptError {
-	pendingInterrupts.mu.Lock()
-	defer pendingInterrupts.mu.Unlock()
+func takePending(g uintptr, depth int32) []error {
+	pendingErrors.mu.Lock()
+	defer pendingErrors.mu.Unlock()
 	k := pendingKey{g, depth}
-	l := pendingInterrupts.m[k]
+	l := pendingErrors.m[k]
 	if l != nil {
-		delete(pendingInterrupts.m, k)
+		delete(pendingErrors.m, k)
 	}
 	return l
 }

@@ -19,8 +19,8 @@ import "github.com/cgoguard/cgoguard/guard/internal/cgoboundary"
 // armed, so that it still holds if f recovers the panic and goes on.
 // Then the region is reopened before the panic, so that a fault after a
 // recover() in f, or in a deferred call the panic runs, is taken again;
-// pending tells the Do at that depth to look for the panic. A fault
-// reaches the OnCrash hooks here, before the panic, whoever recovers it.
+// pending tells the Do at that depth to look for the panic, and the error
+// waits there for that Do to close, which gives it to the hooks.
 //
 //export cgoguardUnwindRegion
 func cgoguardUnwindRegion(r int64) {
@@ -28,15 +28,11 @@ func cgoguardUnwindRegion(r int64) {
 	err := regionError(g, r)
 	e := regionOf(g)
 	d := e.unwinding
-	if ie, ok := err.(*InterruptError); ok {
-		// Completed (its context) and observed by the Do at depth d
-		// when it closes, whoever recovers it.
-		setPendingInterrupt(g, d, ie)
-	}
+	// Observed (an interrupt completed with its context first) by the Do
+	// at depth d when it closes, whoever recovers it: not here, where a
+	// DoContext's deadline is still armed and would cut a hook short.
+	setPending(g, d, err)
 	e.pending = d
 	e.unwinding = 0
-	if ce, ok := err.(*CrashError); ok {
-		observe(ce)
-	}
 	panic(err)
 }

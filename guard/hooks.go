@@ -19,8 +19,10 @@ var hooks struct {
 // OnCrash registers f to be called with every recovered fault, on the
 // goroutine that made the call, after the error is complete (frames, taint,
 // dump) and before the call returns it. Under Do, a fault reaches the hooks
-// before its panic unwinds f, whoever recovers it: also when Go code in f
-// recovers the panic and Do returns nil. Hooks run in the order registered;
+// when that Do returns, whoever recovers its panic: also when Go code in f
+// recovers it and Do returns nil. Under DoContext they run after its
+// deadline is disarmed, so that the deadline does not stop a hook's C
+// calls. Hooks run in the order registered;
 // a panic in one propagates to the caller. The returned function removes f.
 //
 // A typical use counts faults with Taint.Level == TaintProcess, or all of
