@@ -11,12 +11,14 @@
 
 /*
  * Symbols: only what include/cgoguard.h declares is the library's (and the
- * libc functions interpose.c replaces); everything declared from here on,
- * and everything a .c file defines after including this header without a
- * declaration here, is hidden, so it cannot clash with or be bound to
- * another library's symbols. Hidden symbols still link across the objects
- * of one executable (the Go package's cgo files call them by name).
- * TestCoreSymbolsHidden (tests/symbols_test.go) checks libcgoguard.a.
+ * libc functions interpose.c replaces); everything declared from here to
+ * the pop at the end is hidden: it is not exported from a shared object
+ * and no other library's symbol can be bound to it. A function defined
+ * without a declaration here is not hidden: every one is declared here.
+ * Hidden symbols still link across the objects of one executable (the Go
+ * package's cgo files call them by name), and so they can still clash at
+ * a static link with a user's own: hence the cg_ prefix on every one.
+ * TestCoreSymbolsHidden (tests/coresymbols_test.go) checks libcgoguard.a.
  */
 #pragma GCC visibility push(hidden)
 

@@ -31,7 +31,10 @@
 CG_TLS struct cg_thread cg_thread;
 
 /* A forked child's thread has a new id: prepare it again. */
-static void cg_after_fork_child(void) { cg_thread.ready = 0; }
+static void cg_after_fork_child(void) {
+	cg_thread.ready = 0;
+	cg_thread.tid = 0; /* cg_current_tid asks the kernel until then */
+}
 static pthread_once_t cg_atfork_once = PTHREAD_ONCE_INIT;
 static void cg_atfork_init(void) { pthread_atfork(NULL, NULL, cg_after_fork_child); }
 static pthread_key_t cg_altstack_key;

@@ -24,7 +24,7 @@ struct cg_direct_req {
 //
 // Packed result: <= 0 as cg_call returns it; after a fault or interrupt
 // cg_direct_pack's (csrc/internal.h, CG_DIRECT_*; see directResult).
-int32_t cg_direct_call(struct cg_direct_req *q) {
+__attribute__((visibility("hidden"))) int32_t cg_direct_call(struct cg_direct_req *q) {
 	int rc = cg_call((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES);
 	if (rc <= 0)
 		return rc;
@@ -41,7 +41,7 @@ struct cg_direct_dl_req {
 	uintptr_t ctx[2];
 };
 
-int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
+__attribute__((visibility("hidden"))) int32_t cg_direct_call_dl(struct cg_direct_dl_req *q) {
 	int rc = cg_call_deadline_lazy((void (*)(void *))q->fn, q->arg, &cg_thread.fault, CG_DIRECT_FRAMES,
 	                               q->timeout_ns, q->grace_ns, NULL, q->lazy_ns, q->ctx);
 	if (rc <= 0)

@@ -12,7 +12,7 @@
 
 int64_t cg_pool_publish(int rc);
 
-void cg_do_land(int rc) {
+__attribute__((visibility("hidden"))) void cg_do_land(int rc) {
 	cgoguardUnwindRegion(cg_pool_publish(rc));
 	abort(); /* not reached: cgoguardUnwindRegion panics */
 }
