@@ -23,9 +23,8 @@
  *    kill() and other processes' signals are never faults (cg_fault_is_ours).
  *  - A guard is popped before the thread resumes: a fault in the resumed
  *    code must not come back to the same guard.
- *  - Only cg_act changes state; cg_classify's one write is into the frames
- *    of the guard it inspects (memory that guard owns, read only when the
- *    decision is to resume there).
+ *  - Only cg_act changes state; cg_classify writes only into the decision,
+ *    on the handler's stack.
  */
 #if defined(__x86_64__) && defined(__linux__)
 #define _GNU_SOURCE
@@ -66,11 +65,12 @@ struct cg_decision {
 	int rc;        /* AT_GUARD, AT_LAND: CGOGUARD_FAULT, _TIMEOUT or _CANCELED */
 	int interrupt; /* CGOGUARD_NOT_INTERRUPTED, _IN_SYSCALL or _FORCED */
 	/* AT_GUARD: the guard, its place on the guard stack (1-based; the
-	 * stack is cut to depth - 1) and the deciding walk, whose frames are
-	 * already in guard->out (memory the guard owns; unread unless the
-	 * decision is to resume there). */
+	 * stack is cut to depth - 1) and the deciding walk, whose frames cg_act
+	 * copies into guard->out (a record that may be another call's too, as
+	 * Go's callers share the thread's: written only when resuming there). */
 	struct cg_guard *guard;
 	int depth, walk, nframes;
+	uint64_t frames[CGOGUARD_MAX_FRAMES];
 	struct cg_boundary_hit hit; /* AT_LAND */
 };
 
@@ -221,7 +221,7 @@ static void cg_classify_interrupt(const siginfo_t *info, const ucontext_t *uc,
 	if (!cg_guard_live(g, uc) || (!in_syscall && !forced))
 		return;
 	int n = 0;
-	int walk = cg_walk_stack(g->out->frames, g->max_frames, &n, pc, sp, (uintptr_t)g);
+	int walk = cg_walk_stack(d->frames, g->max_frames, &n, pc, sp, (uintptr_t)g);
 	if (walk == CG_WALK_GO_FRAME)
 		return;
 	d->action = CG_AT_GUARD;
@@ -286,7 +286,7 @@ static void cg_classify(int sig, const siginfo_t *info, const ucontext_t *uc, in
 		int n = 0;
 		int walk = g->max_frames == 0 && !cg_may_hold_go_frame(sp, (uintptr_t)g)
 		               ? CG_WALK_UNKNOWN
-		               : cg_walk_stack(g->out->frames, g->max_frames, &n, cg_ctx_pc(uc), sp,
+		               : cg_walk_stack(d->frames, g->max_frames, &n, cg_ctx_pc(uc), sp,
 		                               (uintptr_t)g);
 		if (walk != CG_WALK_GO_FRAME) {
 			d->action = CG_AT_GUARD;
@@ -328,6 +328,7 @@ static void *cg_act(const struct cg_decision *d, int sig, siginfo_t *info, ucont
 		 * this guard. */
 		cg_thread.ndepth = d->depth - 1;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		memcpy(f->frames, d->frames, (size_t)d->nframes * sizeof f->frames[0]);
 		f->nframes = d->nframes;
 		cg_record(f, g->depth, g->max_frames, d->walk, sig, info, uc);
 		f->interrupt = d->interrupt;

@@ -414,6 +414,42 @@ static void expect_overflow(const struct ovf *o) {
 	       o->healthy_rc, o->healthy_v);
 }
 
+/* Recurses (long)arg deep, then writes through NULL: that many frames. */
+static void f_recurse_fault(void *arg) {
+	long n = (long)arg;
+	if (n > 0) {
+		f_recurse_fault((void *)(n - 1));
+		__asm__ volatile("" ::: "memory"); /* not a tail call: a frame each */
+	} else {
+		*null_ptr = 1;
+	}
+}
+
+/* cgoguard_call_frames with more frames wanted than the record holds: the
+ * walk keeps CGOGUARD_MAX_FRAMES and writes nothing past the record (the
+ * fault is 200 frames deep). */
+static void check_frames_clamped(void) {
+	static struct {
+		cgoguard_fault f;
+		unsigned char after[4096];
+	} x;
+	long out = 0;
+
+	begin();
+	memset(&x, 0, sizeof x);
+	memset(x.after, 0xa5, sizeof x.after);
+	(void)out;
+	int rc = cgoguard_call_frames(f_recurse_fault, (void *)200L, &x.f, 100000);
+	EXPECT(rc == CGOGUARD_FAULT, "rc = %d (%s), want CGOGUARD_FAULT", rc, cgoguard_strerror(rc));
+	EXPECT(x.f.nframes == CGOGUARD_MAX_FRAMES, "nframes = %d, want %d", (int)x.f.nframes,
+	       CGOGUARD_MAX_FRAMES);
+	size_t bad = 0;
+	for (size_t i = 0; i < sizeof x.after; i++)
+		bad += x.after[i] != 0xa5;
+	EXPECT(bad == 0, "%zu bytes after the fault record were written", bad);
+	end("cgoguard_call_frames(max_frames 100000) keeps CGOGUARD_MAX_FRAMES, nothing written past the record");
+}
+
 static void check_overflow(void) {
 	static struct ovf o;
 
@@ -940,6 +976,7 @@ int main(void) {
 
 	/* 2 */
 	check_overflow();
+	check_frames_clamped();
 	/* 3 */
 	check_nesting();
 	/* 4 */
