@@ -355,6 +355,8 @@ void *cg_dispatch(int sig, siginfo_t *info, void *ucv) {
 	ucontext_t *uc = ucv;
 	struct cg_decision d;
 	if (info == NULL || uc == NULL) {
+		if (sig <= 0 || sig >= _NSIG)
+			return NULL;
 		/* Called by hand without them (code that calls the handler it
 		 * replaced as void (*)(int) with zeros): nothing here can be
 		 * decided, so the signal goes, as given, to the first handler
