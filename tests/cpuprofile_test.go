@@ -27,9 +27,10 @@ import (
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
-// faultLoop keeps n goroutines taking guarded faults until stop is closed
+// faultLoop keeps n goroutines taking guarded faults until stop is called
 // (every other one in plain cgo calls inside guard.Do, the rest through Call),
-// and reports the first wrong result.
+// and reports the first wrong result. It returns once the first fault was
+// taken.
 func faultLoop(t *testing.T, n int) (stop func() int64) {
 	t.Helper()
 	if err := guard.Install(); err != nil {
@@ -68,7 +69,7 @@ func faultLoop(t *testing.T, n int) (stop func() int64) {
 		}(i)
 	}
 	var once sync.Once
-	return func() int64 {
+	stop = func() int64 {
 		once.Do(func() {
 			close(done)
 			wg.Wait()
@@ -78,6 +79,16 @@ func faultLoop(t *testing.T, n int) (stop func() int64) {
 		})
 		return count.Load()
 	}
+	// Return once the loop is under way: on a loaded machine its goroutines
+	// may not run for a while, and the caller's work is meant to overlap
+	// with guarded faults.
+	for deadline := time.Now().Add(10 * time.Second); count.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) || bad.Load() != nil {
+			stop()
+			t.Fatalf("the guarded fault loop took no fault in 10s (%v)", bad.Load())
+		}
+	}
+	return stop
 }
 
 // A CPU profile at a high rate, with a busy goroutine forcing preemption,
