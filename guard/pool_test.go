@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cgoguard/cgoguard/guard/internal/examplec"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 )
 
 // The fault record pool grows past its first chunk when more records are
@@ -103,7 +104,7 @@ func TestPoolStack(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	if bad.Load() != 0 {
 		t.Fatal("a slot was handed out twice, or out of range")
 	}

@@ -6,9 +6,11 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -67,7 +69,7 @@ func TestConcurrentMix(t *testing.T) {
 			}
 		}(w)
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	close(errs)
 	for err := range errs {
 		t.Error(err)

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -231,7 +232,7 @@ func TestStaleDeadlineSignals(t *testing.T) {
 			}
 		}(w)
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -501,7 +502,7 @@ func TestNoEINTRAfterInterrupt(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	close(errs)
 	for err := range errs {
 		t.Error(err)
@@ -572,7 +573,7 @@ func TestLazyCancelAroundThreshold(t *testing.T) {
 			}
 		}(w)
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	t.Logf("%d completed, %d cancelled", completed.Load(), cancelled.Load())
 	if cancelled.Load() == 0 {
 		t.Fatal("no call was cancelled")

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -257,7 +259,7 @@ func TestDoConcurrentFaults(t *testing.T) {
 			}
 		}(w)
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	close(errs)
 	for err := range errs {
 		t.Error(err)

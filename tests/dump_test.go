@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -173,7 +174,7 @@ func TestCrashDumpsConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 2*time.Minute, "the test's goroutines")
 	entries, _ := os.ReadDir(dir)
 	n := 0
 	for _, e := range entries {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,7 +130,7 @@ func init() {
 			}
 		}()
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 5*time.Minute, "the test's goroutines")
 	t.Logf("%d programs ended the same way with and without cgoguard", len(names))
 }
 

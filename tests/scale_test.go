@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -145,7 +146,7 @@ func runScale(t testing.TB, n int, dmin, dmax, dur time.Duration) *scaleRun {
 	runtime.GC()
 	s.fds[1], s.threads[1], s.rssKiB[1] = countDir(t, "/proc/self/fd"), countDir(t, "/proc/self/task"), rssKiB(t)
 	close(stop)
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, 5*time.Minute, "the test's goroutines")
 	slices.Sort(s.intr)
 	slices.Sort(s.ret)
 	return s

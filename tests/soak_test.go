@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/cgoguard/cgoguard/guard"
+	"github.com/cgoguard/cgoguard/internal/testwait"
 	"github.com/cgoguard/cgoguard/tests/internal/payload"
 )
 
@@ -162,7 +163,7 @@ func TestSoak(t *testing.T) {
 			}
 		}(w)
 	}
-	wg.Wait()
+	testwait.AwaitGroup(t, &wg, *soakFor+2*time.Minute, "the soak's workers")
 	cancel()
 	<-sampled
 	if f := failed.Load(); f != nil {

@@ -249,7 +249,7 @@ func TestBlockedReadStopped(t *testing.T) {
 		all = append(all, took.Round(time.Millisecond))
 	}
 	t.Logf("measured: read() on a pipe, DoContext deadline %v: returned after %v", deadline, all)
-	if worst > feed/2 {
+	if worst > 3*time.Second { // only an interrupt ends these reads: the feed stopped
 		t.Errorf("DoContext returned after %v", worst)
 	}
 	// Cancellation rather than a deadline: the error is context.Canceled.

@@ -221,8 +221,8 @@ func TestODBCSleepPastDeadline(t *testing.T) {
 		if kb, ok := backendPss(pid); ok {
 			t.Logf("measured: the abandoned connection's server backend %d: %d KiB proportional set size", pid, kb)
 		}
-		if !within(time.Second, func() { c.Close() }) {
-			t.Fatal("closing the poisoned sql.Conn did not return within 1s")
+		if !within(5*time.Second, func() { c.Close() }) {
+			t.Fatal("closing the poisoned sql.Conn did not return within 5s")
 		}
 	}
 	if n := guardsql.Abandoned() - before; n != 3 {
@@ -349,8 +349,8 @@ func TestODBCDeadNetwork(t *testing.T) {
 		t.Errorf("stopped after %v, want about 300ms", took)
 	}
 	t.Logf("measured: a query through a frozen network stopped at a 300ms deadline after %v", took.Round(time.Millisecond))
-	if !within(time.Second, func() { c.Close() }) {
-		t.Fatal("closing the poisoned sql.Conn did not return within 1s")
+	if !within(5*time.Second, func() { c.Close() }) {
+		t.Fatal("closing the poisoned sql.Conn did not return within 5s")
 	}
 	checkNeverSeen(t, db, map[int]bool{pid: true})
 	closeWithin(t, db, 2*time.Second)
