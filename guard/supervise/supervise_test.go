@@ -323,13 +323,25 @@ func TestReadyRestartMessages(t *testing.T) {
 		}
 	}
 	done := Busy() // work in flight, none finishing: no more beats
-	time.Sleep(30 * time.Millisecond)
-	for len(lines) > 0 {
-		<-lines
+	// A beat whose tick read no work in flight just before Busy may still
+	// be on its way (net.Pipe is synchronous): drain until the beats stop,
+	// then none may come.
+	const quiet = 200 * time.Millisecond
+	stopBy := time.Now().Add(waitTimeout)
+	for drained := false; !drained; {
+		select {
+		case <-lines:
+			if time.Now().After(stopBy) {
+				failHung(t, "beats still come %v after Busy", waitTimeout)
+			}
+		case <-time.After(quiet):
+			drained = true
+		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := len(lines); n != 0 {
-		t.Errorf("%d beats while work was stuck", n)
+	select {
+	case l := <-lines:
+		t.Errorf("%q while work was stuck, after %v without a line", l, quiet)
+	case <-time.After(quiet):
 	}
 	done()
 	cancel(nil)

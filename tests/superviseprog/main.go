@@ -9,7 +9,7 @@
 //	exit        exit 3 before Ready
 //	die=D       exit 4 D after Ready
 //
-// Endpoints: /pid, /env (the worker's environment), /fds (its descriptors), /sleep?ms=N, /hang
+// Endpoints: /pid, /env (the worker's environment), /fds (its descriptors), /sleep?ms=N (logs "sleeping N ms" on entry), /hang
 // (never answers, and so stops the worker's progress), /restart, /orphan
 // (leaves an orphan that exits at once), /die (exit 5 at once).
 package main
@@ -88,6 +88,8 @@ func serve(ctx context.Context, ls []net.Listener, behave string) error {
 	})
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		// Tells the tests the request is in the handler.
+		fmt.Fprintf(os.Stderr, "worker pid %d: sleeping %d ms\n", os.Getpid(), ms)
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprint(w, os.Getpid())
 	})
