@@ -6,8 +6,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-
-	"github.com/cgoguard/cgoguard/guard"
 )
 
 // abandoned holds every poisoned connection's driver objects for the life
@@ -118,7 +116,6 @@ func (c *connector) Driver() driver.Driver { return c.drv }
 type conn struct {
 	inner    driver.Conn
 	cfg      *config
-	plain    bool // cfg.plain: no options
 	first    bool // no WithTimeout: a query may read its first row (fetch)
 	poisoned atomic.Bool
 
@@ -147,7 +144,7 @@ type conn struct {
 }
 
 func newConn(ic driver.Conn, cfg *config) *conn {
-	c := &conn{inner: ic, cfg: cfg, plain: cfg.plain, first: cfg.timed == nil}
+	c := &conn{inner: ic, cfg: cfg, first: cfg.timed == nil}
 	c.rows1.c = c
 	c.execer, _ = ic.(driver.Execer)   //nolint:staticcheck
 	c.queryer, _ = ic.(driver.Queryer) //nolint:staticcheck
@@ -253,34 +250,18 @@ func (c *conn) retain(x any) {
 	c.mu.Unlock()
 }
 
-// call runs f, a call into the driver on c, under the guard: c.cfg.do,
-// or the same inline for the common case (no options, a context that is
-// never done: guard.Do).
+// call runs f, a call into the driver on c, under the guard (c.cfg.do).
 func (c *conn) call(ctx context.Context, f func()) error {
 	if c.poisoned.Load() {
 		return driver.ErrBadConn
 	}
-	if !c.plain || ctx.Done() != nil {
-		return c.cfg.do(ctx, f, c)
-	}
-	finished := false
-	defer func() {
-		if !finished {
-			c.poison() // a Go panic through the driver: its C state is unknown
-		}
-	}()
-	err := guard.Do(f)
-	finished = true
-	if err != nil && poisons(err) {
-		c.poison()
-	}
-	return err
+	return c.cfg.do(ctx, f, c)
 }
 
 // noCancel is noCancel(ctx), or for c.plain (nothing to see in ctx but
 // Done) context.Background().
 func (c *conn) noCancel(ctx context.Context) context.Context {
-	if c.plain {
+	if c.cfg.plain {
 		return context.Background()
 	}
 	return noCancel(ctx)
