@@ -9,37 +9,18 @@ package tests
 // waits to be killed; crash_test.go parses Go's report.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cgoguard/cgoguard/internal/testbuf"
 	"golang.org/x/sys/unix"
 )
-
-// syncBuffer collects a child's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // sleeperRun starts crashprog sleepers (guarded with install), waits for
 // "ready", lets send deliver a signal, and returns how the child ended and
@@ -54,7 +35,7 @@ func sleeperRun(t *testing.T, bin string, install bool, send func(pid int, tids 
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = childEnv("")
-	var out syncBuffer
+	var out testbuf.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgoguard/cgoguard/internal/testbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,30 +43,12 @@ func superviseProg(t *testing.T) string {
 	return sharedProgram(t, "github.com/cgoguard/cgoguard/tests/superviseprog")
 }
 
-// lockedBuffer collects a master's output (its workers' too).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // master is a running master process.
 type master struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	addr string
-	out  *lockedBuffer
+	out  *testbuf.Buffer
 	done chan struct{}
 	err  error
 }
@@ -84,7 +67,7 @@ func freeAddr(t *testing.T) string {
 // cleanup kills it and every child it has left, and fails if any survive.
 func startMaster(t *testing.T, cmd *exec.Cmd, addr string) *master {
 	t.Helper()
-	m := &master{t: t, cmd: cmd, addr: addr, out: &lockedBuffer{}, done: make(chan struct{})}
+	m := &master{t: t, cmd: cmd, addr: addr, out: &testbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/cgoguard/cgoguard/guard"
 	"github.com/cgoguard/cgoguard/guard/guardhttp"
 	"github.com/cgoguard/cgoguard/guard/internal/examplec"
+	"github.com/cgoguard/cgoguard/internal/testbuf"
 )
 
 // recorder is a slog.Handler that keeps every record.
@@ -58,29 +59,11 @@ func attrs(rec slog.Record) map[string]string {
 	return m
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's error log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // server is a real net/http server on loopback.
 type server struct {
 	*httptest.Server
 	newConns, closed atomic.Int64
-	errlog           syncBuffer
+	errlog           testbuf.Buffer
 }
 
 func startServer(t testing.TB, h http.Handler) *server {

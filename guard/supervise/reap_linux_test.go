@@ -3,12 +3,12 @@ package supervise
 import (
 	"bytes"
 	"errors"
+	"github.com/cgoguard/cgoguard/internal/testbuf"
 	"log"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,23 +42,6 @@ func waitZombie(t *testing.T, pid int) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestReapOrphans, with real child processes of the test: a child that is
 // no worker's (started with syscall.ForkExec, so nothing in Go waits for
 // it) is reaped once it has exited, and its status logged. A worker's
@@ -66,7 +49,7 @@ func (b *syncBuffer) String() string {
 // while it is there the master looks again on the next tick; and an orphan
 // behind it is reaped once that Wait has taken it.
 func TestReapOrphans(t *testing.T) {
-	var out syncBuffer
+	var out testbuf.Buffer
 	c := &Config{Addrs: []string{":0"}, Logger: log.New(&out, "", 0)}
 	c.setDefaults()
 	m := newMaster(c)
