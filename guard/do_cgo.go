@@ -101,6 +101,7 @@ func doWith(ctx context.Context, f func(), opts []Option) error {
 	}
 	fin := regionFinish{ctx: ctx, timeout: c.timeout}
 	if timeout <= 0 && ctx.Done() == nil {
+		defer fin.observeLater()
 		return doRegion(f, int32(c.maxFrames), &fin)
 	}
 	return doDeadline(ctx, f, &c, timeout, &fin)
@@ -130,7 +131,6 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin
 	// The hooks of the region's faults and interrupts run once the
 	// deadline is disarmed (deferred calls run last first): under it,
 	// their C calls would be stopped.
-	fin.later = true
 	defer fin.observeLater()
 	defer regionDisarm(slot, gen)
 	if lazy != 0 && ctx.Err() != nil {
@@ -142,13 +142,12 @@ func doDeadline(ctx context.Context, f func(), c *callConfig, timeout int64, fin
 }
 
 // regionFinish is what the Do that recovers a fault adds to its error: the
-// context and timeout an interrupt is reported against; with later, the
-// errors for the hooks are left in observed for the caller to observe
+// context and timeout an interrupt is reported against. The errors for the
+// hooks are left in observed, for the caller to observe (observeLater)
 // after its disarm.
 type regionFinish struct {
 	ctx      context.Context
 	timeout  time.Duration
-	later    bool
 	observed []error
 }
 
@@ -189,22 +188,15 @@ func leaveRegion(g uintptr, e *region, prev, prevPending int32, fin *regionFinis
 	regionExit(e, prev)
 	taken := takePending(g, d)
 	v := recover()
-	var ctx context.Context
-	var timeout time.Duration
-	later := fin != nil && fin.later
-	if fin != nil {
-		ctx, timeout = fin.ctx, fin.timeout
-	}
 	// Every error taken at this depth reaches the hooks once, whoever
 	// recovered it (an interrupt completed with the context first): now,
-	// or after the caller's disarm.
+	// or, given fin, by the caller after its disarm.
 	give := func(e error) {
-		e = finishError(e, ctx, timeout, 1)
-		if later {
-			fin.observed = append(fin.observed, e)
-		} else {
-			observe(e)
+		if fin == nil {
+			observe(finishError(e, nil, 0, 1))
+			return
 		}
+		fin.observed = append(fin.observed, finishError(e, fin.ctx, fin.timeout, 1))
 	}
 	found := false
 	for _, e := range taken {
