@@ -27,8 +27,6 @@
 
 #include "internal.h"
 
-static int cg_sys_gettid(void) { return (int)syscall(SYS_gettid); }
-
 /* Did this thread's replacement handler chain back to us (the same
  * siginfo, and cg_dispatch's frame deeper on the stack than the one that
  * called the replacement)? STALE: a replacement set the state and left by
@@ -117,7 +115,7 @@ void *cg_pass_on(int sig, siginfo_t *info, void *uc, uintptr_t frame) {
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	cg_libc_sigaction(sig, &dfl, NULL);
-	syscall(SYS_tgkill, (int)syscall(SYS_getpid), cg_sys_gettid(), sig);
+	syscall(SYS_tgkill, (int)syscall(SYS_getpid), cg_current_tid(), sig);
 	return NULL;
 }
 
